@@ -1,0 +1,110 @@
+"""Stage 4: gender verdicts on aligned crops with the project's ResNet-18.
+
+The network sees a window of the aligned crop (brows to chin, cheek to cheek) rather than the
+whole crop: the training faces are tight crops with no hair or background, and a swap changes
+the face, not the hair, so this is also the region a gender verdict should rest on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+import torch
+
+from .device import resolve_device
+from .errors import WeightsError
+from .resnet import ResNet18
+from .types import AlignedCrop, Gender, Verdict
+from .weights import read_card
+
+CARD_NAME = "gender_classifier"
+CARD_KIND = "gender-classifier"
+CARD_VERSION = 1
+CLASSES = (Gender.MALE, Gender.FEMALE)
+
+
+class Classifier(Protocol):
+    """Gives each aligned face a gender and the probability of that verdict, batched."""
+
+    def classify(self, crops: Sequence[AlignedCrop]) -> list[Verdict]: ...
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the network takes: a window of the crop (fractions x0, y0, x1, y1), resized to
+    height×width, RGB, normalised with mean and std."""
+
+    window: tuple[float, float, float, float] = (0.25, 0.25, 0.75, 0.8333)
+    height: int = 112
+    width: int = 96
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.25, 0.25, 0.25)
+
+    def pixel_window(self, crop_size: int) -> tuple[int, int, int, int]:
+        x0, y0, x1, y1 = (round(f * crop_size) for f in self.window)
+        return x0, y0, x1, y1
+
+    def windows(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """(n, height, width, 3) BGR uint8 windows cut from square crops."""
+        out = np.empty((len(images), self.height, self.width, 3), np.uint8)
+        for i, image in enumerate(images):
+            x0, y0, x1, y1 = self.pixel_window(image.shape[0])
+            window = image[y0:y1, x0:x1]
+            if window.shape[:2] != (self.height, self.width):
+                window = cv2.resize(window, (self.width, self.height), interpolation=cv2.INTER_AREA)
+            out[i] = window
+        return out
+
+    def normalise(self, windows: torch.Tensor) -> torch.Tensor:
+        """uint8 (n, h, w, 3) BGR → float (n, 3, h, w) RGB, normalised."""
+        x = windows.flip(-1).permute(0, 3, 1, 2).float().div_(255.0)
+        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+
+class GenderClassifier:
+    """The trained ResNet-18. Averages each face with its mirror image (cheap, steadier)."""
+
+    def __init__(self, model: ResNet18, spec: InputSpec, device: torch.device, card: dict) -> None:
+        self.model = model.to(device).eval()
+        self.spec = spec
+        self.device = device
+        self.card = card
+
+    @classmethod
+    def load(cls, weights_dir: Path | None = None, device: str = "auto") -> GenderClassifier:
+        card, path = read_card(CARD_NAME, CARD_KIND, CARD_VERSION, weights_dir)
+        if card.get("architecture") != "resnet18" or card.get("classes") != [
+            c.value for c in CLASSES
+        ]:
+            raise WeightsError(f"{CARD_NAME}.json describes a model this faceanon cannot run")
+        spec = InputSpec(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in card["input"].items()}
+        )
+        model = ResNet18(num_classes=len(CLASSES))
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict({k: v.float() for k, v in state.items()})
+        except (RuntimeError, OSError, ValueError) as error:
+            raise WeightsError(f"{path.name} does not load as the classifier: {error}") from error
+        return cls(model, spec, resolve_device(device), card)
+
+    def probabilities(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """(n, 2) class probabilities for square crops (any size)."""
+        if len(images) == 0:
+            return np.zeros((0, len(CLASSES)), np.float32)
+        windows = torch.from_numpy(self.spec.windows(images)).to(self.device)
+        x = self.spec.normalise(windows)
+        with torch.inference_mode():
+            logits = self.model(x) + self.model(x.flip(-1))
+        return torch.softmax(logits / 2, dim=1).cpu().numpy()
+
+    def classify(self, crops: Sequence[AlignedCrop]) -> list[Verdict]:
+        probs = self.probabilities([c.image for c in crops])
+        return [Verdict(CLASSES[int(p.argmax())], float(p.max())) for p in probs]

@@ -1,0 +1,187 @@
+"""`FacePipeline`: wires the stages together for one frame; it holds no face logic of its own."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .align import DEFAULT_SIZE, align_face, warp_to_crop
+from .blend import hull_mask, paste_back
+from .classify import Classifier
+from .detect import FaceDetector
+from .landmarks import Landmarker, implausibility
+from .obscure import obscure
+from .similarity import IdentityEncoder, similarity
+from .swap import Swapper
+from .timing import StageTimer
+from .track import FaceTracker, TrackerConfig
+from .types import Action, AlignedCrop, Box, Face, FaceOutcome, FrameResult, SwapResult, Verdict
+
+log = logging.getLogger(__name__)
+
+MODES = ("swap", "blur")
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """`mode`: swap or blur; `strength`: swap strength (None: the swapper's default);
+    `crop_size`: the aligned crop's side; `identity`: compute identity similarity per face."""
+
+    mode: str = "swap"
+    strength: float | None = None
+    crop_size: int = DEFAULT_SIZE
+    identity: bool = True
+
+
+class FacePipeline:
+    """Detect → landmarks → align → classify → swap → blend → similarity, per frame.
+
+    Every face found is either swapped or, when it cannot be (too small, implausible
+    landmarks, a failing model, or blur mode), covered irreversibly: privacy fails closed.
+    """
+
+    def __init__(
+        self,
+        detector: FaceDetector,
+        landmarker: Landmarker,
+        classifier: Classifier | None,
+        swapper: Swapper | None,
+        options: PipelineOptions = PipelineOptions(),
+        encoder: IdentityEncoder | None = None,
+        tracking: TrackerConfig | None = None,
+    ) -> None:
+        if options.mode not in MODES:
+            raise ValueError(f"unknown mode {options.mode!r}")
+        if options.mode == "swap" and (classifier is None or swapper is None):
+            raise ValueError("swap mode needs a classifier and a swapper")
+        self.detector = detector
+        self.landmarker = landmarker
+        self.classifier = classifier
+        self.swapper = swapper
+        self.options = options
+        self.encoder = encoder if options.identity else None
+        self.tracker = FaceTracker(detector, landmarker, tracking) if tracking else None
+
+    def find_faces(self, frame: np.ndarray, timer: StageTimer) -> list[Face]:
+        """Detection and landmarks for every face in the frame."""
+        with timer("detect"):
+            detections = self.detector.detect(frame)
+        with timer("landmarks"):
+            gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            return [
+                Face(box=d.box, landmarks=self.landmarker.fit(gray, d.box), score=d.score)
+                for d in detections
+            ]
+
+    def process(self, frame: np.ndarray) -> FrameResult:
+        """Anonymize every face in a BGR frame; the input array is not modified.
+
+        With tracking (video), faces are followed between frames: verdicts are held per track
+        and identity is measured per track on a schedule; without it, each frame stands alone.
+        """
+        timer = StageTimer()
+        if self.tracker is None:
+            return self.process_faces(frame, self.find_faces(frame, timer), timer)
+        faces = self.tracker.update(frame, timer)
+        return self.process_faces(
+            frame, faces, timer, self.tracker.hold_verdicts, self.tracker.identity_due
+        )
+
+    def process_faces(
+        self,
+        frame: np.ndarray,
+        faces: Sequence[Face],
+        timer: StageTimer | None = None,
+        verdicts: Callable[[Sequence[Face], Sequence[Verdict]], Sequence[Verdict]] | None = None,
+        identity_for: Callable[[Face], bool] | None = None,
+    ) -> FrameResult:
+        """Transform already located faces. `verdicts` may replace the classifier's per-frame
+        verdicts (a tracker holding each track's decision does this); `identity_for` picks the
+        faces whose identity similarity is measured (default: all, if an encoder is set)."""
+        timer = timer or StageTimer()
+        output = frame.copy()
+        outcomes: dict[int, FaceOutcome] = {}
+        to_swap: list[int] = []
+        crops: list[AlignedCrop] = []
+        for i, face in enumerate(faces):
+            reason = (
+                "blur mode"
+                if self.options.mode == "blur"
+                else implausibility(face.landmarks, face.box)
+            )
+            if reason is not None:
+                outcomes[i] = FaceOutcome(face=face, action=Action.BLURRED, reason=reason)
+                continue
+            with timer("align"):
+                crops.append(align_face(frame, face.landmarks, self.options.crop_size))
+            to_swap.append(i)
+
+        if to_swap:
+            swapped_faces = [faces[i] for i in to_swap]
+            try:
+                results = self._swap(swapped_faces, crops, output, timer, verdicts, identity_for)
+            except Exception as error:  # any model failure must still hide the faces
+                log.warning("swap failed, covering %d face(s): %s", len(to_swap), error)
+                results = [
+                    FaceOutcome(face=f, action=Action.BLURRED, reason=f"swap failed: {error}")
+                    for f in swapped_faces
+                ]
+            outcomes.update(zip(to_swap, results, strict=True))
+
+        with timer("obscure"):
+            for outcome in outcomes.values():
+                if outcome.action is Action.BLURRED:
+                    obscure(output, cover_box(outcome.face))
+        ordered = tuple(outcomes[i] for i in range(len(faces)))
+        return FrameResult(image=output, faces=ordered, timings=dict(timer.seconds))
+
+    def _swap(
+        self,
+        faces: Sequence[Face],
+        crops: Sequence[AlignedCrop],
+        output: np.ndarray,
+        timer: StageTimer,
+        verdicts: Callable[[Sequence[Face], Sequence[Verdict]], Sequence[Verdict]] | None,
+        identity_for: Callable[[Face], bool] | None,
+    ) -> list[FaceOutcome]:
+        assert self.classifier is not None and self.swapper is not None
+        with timer("classify"):
+            found = self.classifier.classify(crops)
+            if verdicts is not None:
+                found = verdicts(faces, found)
+        with timer("swap"):
+            swapped = self.swapper.swap(crops, [v.gender for v in found], self.options.strength)
+        outcomes = []
+        for face, crop, new, verdict in zip(faces, crops, swapped, found, strict=True):
+            with timer("blend"):
+                mask = new.mask
+                if mask is None:
+                    points = np.concatenate([crop.landmarks, new.landmarks])
+                    mask = hull_mask(points, crop.alignment.size)
+                paste_back(output, new.image, crop.image, crop.alignment, mask)
+            with timer("similarity"):
+                # Measure what a viewer gets: the face as it now stands in the output frame.
+                final = warp_to_crop(output, crop.alignment)
+                wanted = identity_for is None or identity_for(face)
+                figures = similarity(crop, final, self.encoder if wanted else None)
+            result = SwapResult(crop=final, mask=mask, similarity=figures)
+            outcomes.append(
+                FaceOutcome(face=face, action=Action.SWAPPED, verdict=verdict, result=result)
+            )
+        return outcomes
+
+
+def cover_box(face: Face) -> Box:
+    """The region a fail-closed cover must hide: the detector box joined with the landmarks."""
+    around = Box.around(face.landmarks)
+    b = face.box
+    return Box(
+        min(b.left, around.left),
+        min(b.top, around.top),
+        max(b.right, around.right),
+        max(b.bottom, around.bottom),
+    )

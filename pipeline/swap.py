@@ -1,0 +1,43 @@
+"""Stage 5: the `Swapper` interface every gender-swap backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from .errors import InputError
+from .types import AlignedCrop, Gender
+
+
+class Swapper(Protocol):
+    """Turns aligned faces into faces of the opposite gender, batched over a frame's faces.
+
+    `genders` are the faces' current genders (the swap moves each to the opposite one);
+    `strength` is how far to move (the latent model's α); None takes the backend's calibrated
+    default, which is the swap's own `default_strength`. The returned crops
+    share their inputs' alignment and carry the landmarks of the new face.
+    """
+
+    name: str
+    default_strength: float
+
+    def swap(
+        self, crops: Sequence[AlignedCrop], genders: Sequence[Gender], strength: float | None = None
+    ) -> list[AlignedCrop]: ...
+
+
+SWAPPERS = ("latent", "pix2pixhd")
+
+
+def load_swapper(name: str, weights_dir: Path | None = None, device: str = "auto") -> Swapper:
+    """The named backend with its weights (from `weights_dir`, or the shipped ones)."""
+    if name == "latent":
+        from .latent.swapper import LatentSwapper
+
+        return LatentSwapper.load(weights_dir, device)
+    if name == "pix2pixhd":
+        from .pix2pixhd import Pix2PixHDSwapper
+
+        return Pix2PixHDSwapper.load(weights_dir, device)
+    raise InputError(f"unknown swapper {name!r} (choose from {', '.join(SWAPPERS)})")

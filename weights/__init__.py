@@ -1,0 +1,1 @@
+"""The project's own trained and fitted weights, each beside a JSON card (see pipeline.weights)."""
