@@ -1,0 +1,1 @@
+"""The project's own latent face model: shape and shape-free texture PCA with a gender direction."""

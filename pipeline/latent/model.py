@@ -1,0 +1,146 @@
+"""The fitted latent face model and the geometry it shares with its users.
+
+Coordinates are in "unit crop" space: a point's pixel position in an aligned N×N crop divided
+by N, so one model serves every crop size. The texture frame is a T×T image of the mean shape;
+a face's texture is its crop warped onto that frame, sampled at the pixels inside the face hull.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import WeightsError
+from ..types import Gender
+
+OUTLINE = np.r_[0:17, 26:16:-1]  # jaw, then brows right to left: a loop around the face
+RING_SCALE = 1.3  # anchor ring: the outline pushed out from the face centre by this factor
+BORDER = np.array(
+    [[0, 0], [0.5, 0], [1, 0], [1, 0.5], [1, 1], [0.5, 1], [0, 1], [0, 0.5]], np.float32
+)
+
+
+def anchor_ring(points: np.ndarray) -> np.ndarray:
+    """Points around a face (unit or pixel coordinates) that a swap keeps fixed, so every
+    displacement fades to nothing before the blend mask's edge."""
+    centre = points[27:36].mean(axis=0)  # the nose: the middle of the face in any pose
+    outline = points[OUTLINE]
+    return (centre + (outline - centre) * RING_SCALE).astype(np.float32)
+
+
+def control_points(landmarks: np.ndarray, ring_from: np.ndarray, size: float) -> np.ndarray:
+    """Landmarks, the anchor ring of `ring_from`, and the frame border, all in pixels of a
+    size×size image (inputs in unit coordinates)."""
+    return np.concatenate([landmarks, anchor_ring(ring_from), BORDER]) * size
+
+
+@dataclass(frozen=True, eq=False)
+class LatentFaceModel:
+    """Shape PCA, texture PCA and gender directions, as fitted by `faceanon fit swapper`.
+
+    `direction_*` point from male to female in coefficient space (the class centres'
+    difference); `class_mean_*` are the centres themselves, rows in `Gender` order.
+    """
+
+    mean_shape: np.ndarray  # (68, 2) unit coordinates
+    shape_basis: np.ndarray  # (ks, 136) orthonormal rows
+    shape_sd: np.ndarray  # (ks,)
+    texture_size: int
+    texture_pixels: np.ndarray  # (m,) flat indices into the T×T frame
+    texture_weight: np.ndarray  # (m,) feathering towards the hull edge, 0–1
+    mean_texture: np.ndarray  # (m, 3) BGR, 0–255
+    texture_basis: np.ndarray  # (kt, 3m) orthonormal rows
+    texture_sd: np.ndarray  # (kt,)
+    triangles: np.ndarray  # (k, 3) over control_points
+    direction_shape: np.ndarray  # (ks,)
+    direction_texture: np.ndarray  # (kt,)
+    class_mean_shape: np.ndarray  # (2, ks)
+    class_mean_texture: np.ndarray  # (2, kt)
+    context_size: int  # C: the whole crop on the mean shape, at low resolution, for synthesis
+    context_mean: np.ndarray  # (C·C·3,)
+    context_basis: np.ndarray  # (kc, C·C·3) orthonormal rows
+    context_sd: np.ndarray  # (kc,)
+    class_mean_context: np.ndarray  # (2, kc)
+    default_strength: float
+    shape_gain: float = 1.0  # the shape moves shape_gain·α along its direction, texture α
+
+    # -- geometry ------------------------------------------------------------------------
+    def texture_points(self) -> np.ndarray:
+        """Control points of the mean shape in texture-frame pixels."""
+        return control_points(self.mean_shape, self.mean_shape, self.texture_size)
+
+    def texture_image(self, values: np.ndarray, weighted: bool = True) -> np.ndarray:
+        """Scatter (m, 3) texture values into a T×T×3 float32 image, zero outside the face."""
+        t = self.texture_size
+        image = np.zeros((t * t, 3), np.float32)
+        image[self.texture_pixels] = values * (self.texture_weight[:, None] if weighted else 1.0)
+        return image.reshape(t, t, 3)
+
+    # -- codes ---------------------------------------------------------------------------
+    def shape_code(self, landmarks_unit: np.ndarray) -> np.ndarray:
+        return self.shape_basis @ (landmarks_unit.reshape(-1) - self.mean_shape.reshape(-1))
+
+    def decode_shape_delta(self, code_delta: np.ndarray) -> np.ndarray:
+        """(68, 2) unit-coordinate displacement for a change of shape code."""
+        return (code_delta @ self.shape_basis).reshape(68, 2)
+
+    def sample_texture(self, crop: np.ndarray, landmarks_unit: np.ndarray) -> np.ndarray:
+        """The face's shape-free texture, (m, 3) float32."""
+        from .warp import warp
+
+        size = crop.shape[0]
+        src = control_points(landmarks_unit, landmarks_unit, size)
+        t = self.texture_size
+        frame = warp(crop, src, self.texture_points(), self.triangles, (t, t))
+        return frame.reshape(-1, 3)[self.texture_pixels].astype(np.float32)
+
+    def texture_code(self, texture: np.ndarray) -> np.ndarray:
+        return self.texture_basis @ (texture - self.mean_texture).reshape(-1)
+
+    def decode_texture_delta(self, code_delta: np.ndarray) -> np.ndarray:
+        return (code_delta @ self.texture_basis).reshape(-1, 3)
+
+    def target_index(self, gender: Gender) -> int:
+        return [Gender.MALE, Gender.FEMALE].index(gender.opposite)
+
+    # -- storage -------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        arrays = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray) and value.dtype == np.float64:
+                value = value.astype(np.float32)
+            if f.name in ("texture_basis", "context_basis"):
+                value = value.astype(np.float16)  # the bulk of the file; fp16 is plenty
+            arrays[f.name] = np.asarray(value)
+        with path.open("wb") as handle:
+            np.savez_compressed(handle, **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> LatentFaceModel:
+        try:
+            with np.load(path) as data:
+                values = {f.name: data[f.name] for f in fields(cls)}
+        except (OSError, KeyError, ValueError) as error:
+            raise WeightsError(f"{path.name} is not a latent face model: {error}") from error
+        for name in ("texture_basis", "context_basis"):
+            values[name] = values[name].astype(np.float32)
+        for name in ("texture_size", "context_size"):
+            values[name] = int(values[name])
+        values["default_strength"] = float(values["default_strength"])
+        values["shape_gain"] = float(values["shape_gain"])
+        return cls(**values)
+
+
+def hull_weight(mean_shape: np.ndarray, size: int, feather: float = 0.04) -> np.ndarray:
+    """A T×T float mask of the mean face hull, feathered inward (for texture_weight)."""
+    mask = np.zeros((size, size), np.uint8)
+    hull = cv2.convexHull(np.round(mean_shape * size).astype(np.int32))
+    cv2.fillConvexPoly(mask, hull, 255)
+    radius = max(1, round(feather * size))
+    inner = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
+    soft = cv2.GaussianBlur(inner.astype(np.float32) / 255, (0, 0), radius / 2)
+    return np.where(mask > 0, soft, 0).astype(np.float32)

@@ -1,0 +1,89 @@
+"""Piecewise-affine warps over a fixed triangulation of face points.
+
+A warp is described by the same points in two geometries, `src` (where pixels come from) and
+`dst` (where they go). Each output pixel is labelled with the `dst` triangle it lies in, and
+sampled through that triangle's affine map back into `src`. Triangles are fixed once (on the
+mean shape) so the correspondence never changes between faces.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+_SHIFT = 4  # sub-pixel bits when rasterising triangles
+
+
+def delaunay(points: np.ndarray) -> np.ndarray:
+    """(k, 3) vertex indices of the Delaunay triangulation of (n, 2) points."""
+    lo = points.min(axis=0) - 1
+    hi = points.max(axis=0) + 1
+    subdiv = cv2.Subdiv2D(
+        (
+            int(np.floor(lo[0])),
+            int(np.floor(lo[1])),
+            int(np.ceil(hi[0] - lo[0])) + 1,
+            int(np.ceil(hi[1] - lo[1])) + 1,
+        )
+    )
+    for x, y in points:
+        subdiv.insert((float(x), float(y)))
+    triangles = []
+    for tri in subdiv.getTriangleList().reshape(-1, 3, 2):
+        distances = np.linalg.norm(points[None, :, :] - tri[:, None, :], axis=2)
+        index = distances.argmin(axis=1)
+        if distances[np.arange(3), index].max() < 1e-3 and len(set(index.tolist())) == 3:
+            triangles.append(index)
+    return np.array(triangles, dtype=np.int32)
+
+
+def triangle_labels(dst: np.ndarray, triangles: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """int32 image: the index of the dst triangle each pixel centre falls in, -1 for none."""
+    labels = np.full(shape, -1, np.int32)
+    scaled = np.round(dst * (1 << _SHIFT)).astype(np.int32)
+    for t, tri in enumerate(triangles):
+        cv2.fillConvexPoly(labels, scaled[tri], int(t), lineType=cv2.LINE_8, shift=_SHIFT)
+    return labels
+
+
+def affine_maps(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """(k, 2, 3) affine matrices taking each dst triangle onto its src triangle."""
+    d = np.concatenate([dst[triangles], np.ones((len(triangles), 3, 1))], axis=2)  # k×3×3
+    s = src[triangles]  # k×3×2
+    # Solve d @ X = s for X (3×2) per triangle; degenerate triangles map by their centroid.
+    det = np.linalg.det(d)
+    ok = np.abs(det) > 1e-9
+    solution = np.zeros((len(triangles), 3, 2))
+    solution[ok] = np.linalg.solve(d[ok], s[ok])
+    solution[~ok, 2] = s[~ok].mean(axis=1)
+    return solution.transpose(0, 2, 1)
+
+
+def remap_grid(
+    labels: np.ndarray, matrices: np.ndarray, origin: tuple[int, int] = (0, 0)
+) -> tuple[np.ndarray, np.ndarray]:
+    """cv2.remap maps for a labelled region whose top-left pixel is `origin` in dst space.
+    Unlabelled pixels map to themselves."""
+    height, width = labels.shape
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    xs += origin[0]
+    ys += origin[1]
+    inside = labels >= 0
+    m = matrices[np.where(inside, labels, 0)].astype(np.float32)
+    map_x = np.where(inside, m[..., 0, 0] * xs + m[..., 0, 1] * ys + m[..., 0, 2], xs)
+    map_y = np.where(inside, m[..., 1, 0] * xs + m[..., 1, 1] * ys + m[..., 1, 2], ys)
+    return map_x.astype(np.float32), map_y.astype(np.float32)
+
+
+def warp(
+    image: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    triangles: np.ndarray,
+    out_shape: tuple[int, int],
+    interpolation: int = cv2.INTER_LINEAR,
+) -> np.ndarray:
+    """Warp `image` so that its `src` points land on `dst`, into an out_shape (h, w) image."""
+    labels = triangle_labels(dst, triangles, out_shape)
+    map_x, map_y = remap_grid(labels, affine_maps(src, dst, triangles))
+    return cv2.remap(image, map_x, map_y, interpolation, borderMode=cv2.BORDER_REFLECT_101)
