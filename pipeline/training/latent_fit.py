@@ -1,0 +1,362 @@
+"""Fit the latent face model (`faceanon fit swapper`) and choose its default strength.
+
+Fit set: `gender/train`, the 'train' half of labelled CelebA and the unlabelled CelebA photos
+(labelled by the project's classifier where it is confident). Strength is calibrated on
+`gender/val`; the labelled CelebA 'test' half is never used here and stays for reporting.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..classify import GenderClassifier
+from ..latent.model import LatentFaceModel, control_points, hull_weight
+from ..latent.swapper import CARD_KIND, CARD_NAME, CARD_VERSION, LatentSwapper
+from ..latent.warp import delaunay, warp
+from ..types import Gender
+from ..weights import write_card
+from .facecache import UNLABELLED, FaceSet, prepare_faces
+from .swap_eval import SwapEvaluator, SwapFigures, load_cases
+
+FIT_SIZE = 192
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    texture_size: int = FIT_SIZE
+    shape_variance: float = 0.99  # keep shape components up to this share of variance
+    texture_components: int = 200
+    context_size: int = 96
+    context_components: int = 80
+    label_confidence: float = 0.95  # classifier labels for unlabelled photos need this much
+    alpha_grid: tuple[float, ...] = (1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.5)
+    shape_gains: tuple[float, ...] = (1.0, 1.5)
+    calibration_faces: int = 300  # per class, from gender/val
+    identity_faces: int = 150
+    flip_target: float = 0.97
+    detect_target: float = 0.98
+    seed: int = 1234
+
+
+def shape_free_textures(
+    faces: FaceSet,
+    mean_shape: np.ndarray,
+    triangles: np.ndarray,
+    pixels: np.ndarray | None,
+    size: int,
+    quiet: bool = False,
+) -> np.ndarray:
+    """(n, 3m) float32: every face warped onto the mean shape in a size×size frame, sampled at
+    `pixels` (None: the whole frame)."""
+    if pixels is None:
+        pixels = np.arange(size * size)
+    jobs = [(i, min(i + 256, len(faces))) for i in range(0, len(faces), 256)]
+    out = np.empty((len(faces), len(pixels) * 3), np.float32)
+    with ProcessPoolExecutor() as pool:
+        futures = [
+            pool.submit(
+                _textures,
+                np.asarray(faces.crops[a:b]),
+                faces.landmarks[a:b] / faces.size,
+                mean_shape,
+                triangles,
+                pixels,
+                size,
+            )
+            for a, b in jobs
+        ]
+        for (a, b), future in tqdm(
+            zip(jobs, futures, strict=True),
+            total=len(jobs),
+            desc=f"shape-free textures {size}px",
+            disable=quiet,
+        ):
+            out[a:b] = future.result()
+    return out
+
+
+def _textures(crops, unit_landmarks, mean_shape, triangles, pixels, size) -> np.ndarray:
+    dst = control_points(mean_shape, mean_shape, size)
+    rows = []
+    for crop, unit in zip(crops, unit_landmarks, strict=True):
+        src = control_points(unit, unit, crop.shape[0])
+        frame = warp(crop, src, dst, triangles, (size, size))
+        rows.append(frame.reshape(-1, 3)[pixels].astype(np.float32).reshape(-1))
+    return np.stack(rows)
+
+
+def fit_model(
+    faces: FaceSet, labels: np.ndarray, config: FitConfig, quiet: bool = False
+) -> tuple[LatentFaceModel, dict]:
+    """PCA of shape and texture, class centres and their difference. Returns the model with
+    each candidate gender direction (class-centre difference; discriminant normal), their
+    default strength still 1.0, and facts for the card."""
+    torch.manual_seed(config.seed)
+    n = len(faces)
+    unit = faces.landmarks.reshape(n, -1) / faces.size
+    mean_shape = unit.mean(axis=0)
+    _, s, vt = np.linalg.svd(unit - mean_shape, full_matrices=False)
+    explained = np.cumsum(s**2) / np.sum(s**2)
+    ks = int(np.searchsorted(explained, config.shape_variance) + 1)
+    shape_basis = vt[:ks]
+    shape_sd = s[:ks] / np.sqrt(n - 1)
+    mean_shape = mean_shape.reshape(68, 2)
+
+    t = config.texture_size
+    triangles = delaunay(control_points(mean_shape, mean_shape, t))
+    weight = hull_weight(mean_shape, t).reshape(-1)
+    pixels = np.flatnonzero(weight > 0)
+    textures = shape_free_textures(faces, mean_shape, triangles, pixels, t, quiet)
+    mean_texture = textures.mean(axis=0)
+    if not quiet:
+        print(
+            f"texture PCA: {n} faces × {textures.shape[1]} values "
+            f"→ {config.texture_components} components"
+        )
+    kt = config.texture_components
+    texture_basis, texture_sd, texture_explained = _pca(textures, mean_texture, kt)
+
+    shape_codes = (unit - mean_shape.reshape(-1)) @ shape_basis.T
+    texture_codes = np.concatenate(
+        [(textures[i : i + 4096] - mean_texture) @ texture_basis.T for i in range(0, n, 4096)]
+    )
+    del textures
+    labelled = labels != UNLABELLED
+    c = config.context_size
+    context = shape_free_textures(faces, mean_shape, triangles, None, c, quiet)
+    context_mean = context.mean(axis=0)
+    context_basis, context_sd, _ = _pca(context, context_mean, config.context_components)
+    context_codes = np.concatenate(
+        [(context[i : i + 4096] - context_mean) @ context_basis.T for i in range(0, n, 4096)]
+    )
+    centres_context = np.stack(
+        [context_codes[labelled & (labels == k)].mean(axis=0) for k in (0, 1)]
+    )
+    del context
+    centres_shape = np.stack([shape_codes[labelled & (labels == k)].mean(axis=0) for k in (0, 1)])
+    centres_texture = np.stack(
+        [texture_codes[labelled & (labels == k)].mean(axis=0) for k in (0, 1)]
+    )
+    codes = np.concatenate([shape_codes, texture_codes], axis=1)[labelled]
+    discriminant = discriminant_direction(
+        codes, np.concatenate([shape_sd, texture_sd]), labels[labelled]
+    )
+    model = LatentFaceModel(
+        mean_shape=mean_shape.astype(np.float32),
+        shape_basis=shape_basis.astype(np.float32),
+        shape_sd=shape_sd.astype(np.float32),
+        texture_size=t,
+        texture_pixels=pixels,
+        texture_weight=weight[pixels],
+        mean_texture=mean_texture.reshape(-1, 3),
+        texture_basis=texture_basis.astype(np.float32),
+        texture_sd=texture_sd.astype(np.float32),
+        triangles=triangles,
+        direction_shape=centres_shape[1] - centres_shape[0],
+        direction_texture=centres_texture[1] - centres_texture[0],
+        class_mean_shape=centres_shape.astype(np.float32),
+        class_mean_texture=centres_texture.astype(np.float32),
+        context_size=c,
+        context_mean=context_mean,
+        context_basis=context_basis.astype(np.float32),
+        context_sd=context_sd.astype(np.float32),
+        class_mean_context=centres_context.astype(np.float32),
+        default_strength=1.0,
+    )
+    facts = {
+        "fit_faces": n,
+        "labelled_faces": {"male": int((labels == 0).sum()), "female": int((labels == 1).sum())},
+        "shape_components": ks,
+        "shape_variance_explained": round(float(explained[ks - 1]), 4),
+        "texture_components": kt,
+        "texture_variance_explained": round(texture_explained, 4),
+        "texture_frame": t,
+        "texture_values": int(len(pixels) * 3),
+    }
+    alternatives = {
+        "class centres": model,
+        "discriminant": replace(
+            model,
+            direction_shape=discriminant[:ks].astype(np.float32),
+            direction_texture=discriminant[ks:].astype(np.float32),
+        ),
+    }
+    return alternatives, facts
+
+
+def discriminant_direction(
+    codes: np.ndarray, sd: np.ndarray, labels: np.ndarray, ridge: float = 0.1
+) -> np.ndarray:
+    """The linear-classifier alternative to the class-centre difference: Fisher's discriminant
+    normal in whitened coordinates (ridge-regularised), scaled so one unit of it moves a face as
+    far along the normal as the class centres lie apart."""
+    white = codes / sd
+    centres = np.stack([white[labels == k].mean(axis=0) for k in (0, 1)])
+    difference = centres[1] - centres[0]
+    within = sum(np.cov(white[labels == k], rowvar=False) for k in (0, 1)) / 2
+    normal = np.linalg.solve(within + ridge * np.eye(len(sd)), difference)
+    step = normal * (difference @ normal) / (normal @ normal)
+    return step * sd
+
+
+def _pca(data: np.ndarray, mean: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Top-k principal directions (rows), their standard deviations and the variance share
+    they explain, by randomized SVD (torch.svd_lowrank, seeded by the caller)."""
+    n = len(data)
+    _, s, v = torch.svd_lowrank(
+        torch.from_numpy(data), q=k + 20, niter=3, M=torch.from_numpy(mean)[None, :]
+    )
+    sd = (s[:k] / np.sqrt(n - 1)).numpy()
+    total = sum(float(((data[i : i + 4096] - mean) ** 2).sum()) for i in range(0, n, 4096)) / (
+        n - 1
+    )
+    return v[:, :k].T.numpy(), sd, float((sd**2).sum() / total)
+
+
+def choose_strength(
+    evaluator: SwapEvaluator, cases, config: FitConfig, quiet: bool = False
+) -> tuple[float, list[SwapFigures]]:
+    """The smallest α of the grid whose swaps flip ≥ flip_target of faces in both directions
+    while dlib still detects ≥ detect_target of them (the largest tried if none does)."""
+    tried = []
+    for alpha in config.alpha_grid:
+        figures = evaluator.evaluate(cases, alpha, quiet=quiet)
+        tried.append(figures)
+        if not quiet:
+            print(figures.summary())
+        if meets_targets(figures, config):
+            return alpha, tried
+    return config.alpha_grid[-1], tried
+
+
+def meets_targets(figures: SwapFigures, config: FitConfig) -> bool:
+    flips = [figures.flip_rate(g) for g in Gender]
+    return min(flips) >= config.flip_target and figures.detected_rate >= config.detect_target
+
+
+@dataclass
+class Candidate:
+    """One variant of the model, calibrated: its α and what it measured there."""
+
+    name: str
+    model: LatentFaceModel
+    alpha: float
+    at_alpha: SwapFigures
+    tried: list[SwapFigures]
+
+
+def calibrate(
+    variants: dict[str, LatentFaceModel],
+    classifier: GenderClassifier,
+    cases,
+    identity_cases,
+    config: FitConfig,
+    quiet: bool = False,
+) -> tuple[Candidate, list[Candidate]]:
+    """Calibrate α for every variant (direction × shape gain), measure identity at that α,
+    and pick: variants meeting the flip and detection targets first, then the one a face
+    recogniser matches least often, then the higher pixel similarity."""
+    candidates = []
+    for name, base in variants.items():
+        for gain in config.shape_gains:
+            model = replace(base, shape_gain=gain)
+            label = f"{name}, shape gain {gain:g}"
+            if not quiet:
+                print(f"calibrating: {label}")
+            evaluator = SwapEvaluator(classifier, LatentSwapper(model))
+            alpha, tried = choose_strength(evaluator, cases, config, quiet)
+            at_alpha = evaluator.evaluate(identity_cases, alpha, identity=True, quiet=quiet)
+            candidates.append(Candidate(label, model, alpha, at_alpha, tried))
+            if not quiet:
+                print(label, at_alpha.summary())
+
+    def rank(c: Candidate) -> tuple:
+        return (
+            meets_targets(c.tried[-1], config),
+            round(c.at_alpha.unmatched_rate, 2),
+            float(np.mean(c.at_alpha.pixel)),
+        )
+
+    return max(candidates, key=rank), candidates
+
+
+def fit_swapper(
+    data: Path,
+    out_dir: Path,
+    config: FitConfig = FitConfig(),
+    cache_dir: Path | None = None,
+    quiet: bool = False,
+) -> dict:
+    """Fit, calibrate, save `latent_swapper.npz` and its card; return the card."""
+    started = time.time()
+    rng = np.random.default_rng(config.seed)
+    classifier = GenderClassifier.load(device="cpu")
+    faces = prepare_faces(data, size=FIT_SIZE, cache_dir=cache_dir, quiet=quiet)
+    fit_set = faces.subset(np.isin(faces.splits, ["train", "unlabelled"]))
+    labels = fit_set.labels.astype(np.int64).copy()
+    unlabelled = np.flatnonzero(labels == UNLABELLED)
+    probs = np.zeros((0, 2))
+    if len(unlabelled):
+        probs = np.concatenate(
+            [
+                classifier.probabilities(np.asarray(fit_set.crops[unlabelled[i : i + 512]]))
+                for i in range(0, len(unlabelled), 512)
+            ]
+        )
+    sure = probs.max(axis=1) >= config.label_confidence
+    labels[unlabelled[sure]] = probs[sure].argmax(axis=1)
+    variants, facts = fit_model(fit_set, labels, config, quiet)
+    facts["classifier_labelled_photos"] = int(sure.sum())
+
+    val = faces.where("val")
+    pick = np.concatenate(
+        [
+            rng.permutation(np.flatnonzero(val.labels == k))[: config.calibration_faces]
+            for k in (0, 1)
+        ]
+    )
+    cases = load_cases(data, val.names[pick], val.labels[pick], quiet)
+    identity_cases = cases[:: max(1, len(cases) // config.identity_faces)]
+    chosen, candidates = calibrate(variants, classifier, cases, identity_cases, config, quiet)
+    model = replace(chosen.model, default_strength=float(chosen.alpha))
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{CARD_NAME}.npz"
+    model.save(path)
+    card = {
+        "data": "aligned faces of gender/train, the 'train' half of labelled CelebA, and "
+        "unlabelled CelebA photos labelled by the project's classifier (confidence ≥ "
+        f"{config.label_confidence}); gender/val and the CelebA 'test' half are held out",
+        "model": facts,
+        "default_strength": chosen.alpha,
+        "shape_gain": model.shape_gain,
+        "direction": chosen.name,
+        "strength_choice": (
+            f"for each variant, the smallest α in {list(config.alpha_grid)} at which the "
+            f"project's classifier calls ≥ {config.flip_target:.0%} of {len(cases)} gender/val "
+            f"faces the other gender in both directions and dlib still detects ≥ "
+            f"{config.detect_target:.0%} of those it detected before, measured through the whole "
+            "pipeline (swap, paste back, re-detect, re-align, classify); then the variant a face "
+            f"recogniser matches least often at its α ({len(identity_cases)} faces), then the "
+            "higher pixel similarity"
+        ),
+        "candidates": [
+            {
+                "variant": c.name,
+                "alpha": c.alpha,
+                "at_alpha": c.at_alpha.summary(),
+                "grid": [f.summary() for f in c.tried],
+            }
+            for c in candidates
+        ],
+        "fit": {**asdict(config), "minutes": round((time.time() - started) / 60, 1)},
+    }
+    write_card(out_dir, CARD_NAME, CARD_KIND, CARD_VERSION, path, **card)
+    return card
