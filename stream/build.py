@@ -1,0 +1,52 @@
+"""Build a `FacePipeline` from command-line settings (the only place models get loaded)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.classify import GenderClassifier
+from pipeline.detect import DetectorConfig, FaceDetector
+from pipeline.facepipeline import FacePipeline, PipelineOptions
+from pipeline.landmarks import Landmarker
+from pipeline.similarity import IdentityEncoder
+from pipeline.swap import load_swapper
+from pipeline.track import TrackerConfig
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything the CLI's common options decide about the face work."""
+
+    mode: str = "swap"
+    strength: float | None = None
+    device: str = "auto"
+    swapper: str = "latent"
+    weights_dir: Path | None = None  # the swapper's weights; None: the shipped ones
+    detector: str = "hog"
+    min_face: int | None = None
+    identity: bool = True
+    detect_every: int = 1  # video: run the detector on every k-th frame, track in between
+
+    def as_report(self) -> dict[str, Any]:
+        fields = asdict(self)
+        fields["weights_dir"] = str(self.weights_dir) if self.weights_dir else None
+        return fields
+
+
+def build_pipeline(settings: RunSettings, video: bool = False) -> FacePipeline:
+    """Load the models the settings need (once) and wire them into a pipeline; `video` adds
+    the tracker (held verdicts, covered misses, identity per track on a schedule)."""
+    landmarker = Landmarker()
+    detector = FaceDetector(DetectorConfig(kind=settings.detector, min_face=settings.min_face))
+    classifier = swapper = None
+    if settings.mode == "swap":
+        classifier = GenderClassifier.load(device=settings.device)
+        swapper = load_swapper(settings.swapper, settings.weights_dir, settings.device)
+    encoder = IdentityEncoder(landmarker) if settings.identity and settings.mode == "swap" else None
+    options = PipelineOptions(
+        mode=settings.mode, strength=settings.strength, identity=encoder is not None
+    )
+    tracking = TrackerConfig(detect_every=settings.detect_every) if video else None
+    return FacePipeline(detector, landmarker, classifier, swapper, options, encoder, tracking)

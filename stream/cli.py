@@ -1,0 +1,362 @@
+"""The `faceanon` command line: parse, build, run, and map failures to one-line errors.
+
+Exit status: 0 done; 2 bad usage or bad input (one `faceanon: error: …` line on stderr);
+1 a processing failure; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipeline.device import DEVICES
+from pipeline.errors import FaceanonError, InputError
+from pipeline.facepipeline import MODES
+from pipeline.swap import SWAPPERS
+
+from .build import RunSettings, build_pipeline
+
+log = logging.getLogger("faceanon")
+
+
+def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every face-processing command shares, gathered into `settings`."""
+
+    @click.option(
+        "--mode",
+        type=click.Choice(MODES),
+        default="swap",
+        show_default=True,
+        help="swap: change each face's gender; blur: cover every face.",
+    )
+    @click.option(
+        "--strength",
+        type=float,
+        default=None,
+        help="Swap strength α (default: the swapper's calibrated value).",
+    )
+    @click.option(
+        "--device",
+        type=click.Choice(DEVICES),
+        default="auto",
+        show_default=True,
+        help="Where the neural networks run.",
+    )
+    @click.option(
+        "--swapper",
+        type=click.Choice(SWAPPERS),
+        default="latent",
+        show_default=True,
+        help="Gender-swap backend.",
+    )
+    @click.option(
+        "--weights-dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Folder with the swapper's weights (default: the shipped ones).",
+    )
+    @click.option(
+        "--detector",
+        type=click.Choice(["hog", "cnn"]),
+        default="hog",
+        show_default=True,
+        help="dlib face detector: HOG (fast) or MMOD CNN (finds more, slow on a CPU).",
+    )
+    @click.option(
+        "--min-face",
+        type=click.IntRange(8, 4096),
+        default=None,
+        help="Smallest face to find, in pixels (default: 1/20 of the short side).",
+    )
+    @click.option("--no-identity", is_flag=True, help="Skip the face-descriptor identity readout.")
+    @click.option(
+        "--report",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Write a JSON report (faces, actions, similarity, timings).",
+    )
+    @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any,
+        mode: str,
+        strength: float | None,
+        device: str,
+        swapper: str,
+        weights_dir: Path | None,
+        detector: str,
+        min_face: int | None,
+        no_identity: bool,
+        **kwargs: Any,
+    ) -> Any:
+        if strength is not None and not 0 <= strength <= 10:
+            raise InputError("--strength must be between 0 and 10")
+        settings = RunSettings(
+            mode=mode,
+            strength=strength,
+            device=device,
+            swapper=swapper,
+            weights_dir=weights_dir,
+            detector=detector,
+            min_face=min_face,
+            identity=not no_identity,
+        )
+        _configure_logging(kwargs.get("quiet", False))
+        return command(*args, settings=settings, **kwargs)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="faceanon")
+def cli() -> None:
+    """Anonymize faces in photos, videos, CCTV clips and webcam feeds by swapping their gender."""
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output file, or a folder for several inputs.",
+)
+@common_options
+def image(
+    inputs: tuple[Path, ...], output: Path, settings: RunSettings, report: Path | None, quiet: bool
+) -> None:
+    """Anonymize still images (JPEG, PNG, WEBP, BMP, TIFF)."""
+    from .imagejob import expand_inputs, plan_outputs, run_images, validate
+    from .report import write_report
+
+    files = expand_inputs(inputs)
+    several = len(files) > 1 or any(p.is_dir() for p in inputs)
+    pairs = plan_outputs(files, output, several)
+    validate(pairs)
+    pipeline = build_pipeline(settings)
+    totals, records = run_images(pairs, pipeline, quiet)
+    if report:
+        write_report(report, "image", settings.as_report(), records, totals)
+    if not quiet:
+        where = pairs[0][1] if len(pairs) == 1 else output
+        click.echo(
+            f"faceanon: {len(pairs)} image(s), {totals.faces} face(s): {totals.swapped} swapped, "
+            f"{totals.blurred} blurred → {where}"
+        )
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option(
+    "--min-face",
+    type=click.IntRange(8, 4096),
+    default=None,
+    help="Smallest face to find, in pixels (default: 1/20 of the short side).",
+)
+def classify(inputs: tuple[Path, ...], fmt: str, device: str, min_face: int | None) -> None:
+    """Print the gender verdict of every face: csv rows file,gender,confidence, or json."""
+    from pipeline.classify import GenderClassifier
+    from pipeline.detect import DetectorConfig, FaceDetector
+
+    from .classifyjob import classify_files, render
+    from .imagejob import expand_inputs
+
+    files = expand_inputs(inputs)
+    classifier = GenderClassifier.load(device=device)
+    records = classify_files(files, FaceDetector(DetectorConfig(min_face=min_face)), classifier)
+    click.echo(render(records, fmt), nl=False)
+
+
+@cli.group()
+def train() -> None:
+    """Train the project's neural networks."""
+
+
+@train.command("classifier")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Face data folder (gender/ and celeba/, see README).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("weights"),
+    show_default=True,
+    help="Folder for the weights and their card.",
+)
+@click.option("--epochs", type=click.IntRange(1, 500), default=None, help="Default: 14.")
+@click.option("--seed", type=int, default=None)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where aligned faces are cached (default: ~/.cache/faceanon).",
+)
+@click.option("--quiet", is_flag=True)
+def train_classifier_command(
+    data: Path,
+    out: Path,
+    epochs: int | None,
+    seed: int | None,
+    device: str,
+    cache_dir: Path | None,
+    quiet: bool,
+) -> None:
+    """Train the ResNet-18 gender classifier and write it to OUT."""
+    from dataclasses import replace
+
+    from pipeline.training.classifier import TrainConfig, train_classifier
+
+    _check_data(data)
+    config = TrainConfig(device=device)
+    config = replace(
+        config, **{k: v for k, v in {"epochs": epochs, "seed": seed}.items() if v is not None}
+    )
+    card = train_classifier(data, out, config, cache_dir=cache_dir, quiet=quiet)
+    for name, table in card["accuracy_percent"].items():
+        click.echo(
+            f"{name}: {table['overall']:.2f} % overall, male {table['male']:.2f} %, "
+            f"female {table['female']:.2f} % ({table['count']} faces)"
+        )
+    click.echo(f"faceanon: classifier written to {out}")
+
+
+@cli.group()
+def fit() -> None:
+    """Fit the project's statistical models."""
+
+
+@fit.command("swapper")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Face data folder (gender/ and celeba/, see README).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("weights"),
+    show_default=True,
+    help="Folder for the model and its card.",
+)
+@click.option("--seed", type=int, default=None)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where aligned faces are cached (default: ~/.cache/faceanon).",
+)
+@click.option("--quiet", is_flag=True)
+def fit_swapper_command(
+    data: Path, out: Path, seed: int | None, cache_dir: Path | None, quiet: bool
+) -> None:
+    """Fit the latent face model, choose its default strength, and write it to OUT."""
+    from dataclasses import replace
+
+    from pipeline.training.latent_fit import FitConfig, fit_swapper
+
+    _check_data(data)
+    config = FitConfig() if seed is None else replace(FitConfig(), seed=seed)
+    card = fit_swapper(data, out, config, cache_dir=cache_dir, quiet=quiet)
+    click.echo(
+        f"faceanon: latent swapper written to {out} "
+        f"(default strength α = {card['default_strength']})"
+    )
+
+
+@cli.command()
+@click.option("-n", "count", type=click.IntRange(1, 10000), default=8, show_default=True)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path, file_okay=False))
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--size", type=click.IntRange(64, 2048), default=512, show_default=True)
+@click.option(
+    "--gender", type=click.Choice(["any", "male", "female"]), default="any", show_default=True
+)
+@click.option(
+    "--temperature",
+    type=click.FloatRange(0.0, 2.0),
+    default=0.7,
+    show_default=True,
+    help="Spread around the class centre (1: as wide as the fitted data).",
+)
+def synth(count: int, output: Path, seed: int, size: int, gender: str, temperature: float) -> None:
+    """Draw new synthetic faces from the latent model (PNG files in OUTPUT)."""
+    import numpy as np
+
+    from pipeline.latent.swapper import LatentSwapper
+    from pipeline.latent.synth import sample_face
+    from pipeline.types import Gender
+
+    from .atomic import check_writable_folder, make_folder
+    from .images import LoadedImage, write_image
+
+    make_folder(output)
+    check_writable_folder(output)
+    model = LatentSwapper.load().model
+    rng = np.random.default_rng(seed)
+    chosen = None if gender == "any" else Gender(gender)
+    for i in range(count):
+        face = sample_face(model, rng, chosen, size=size, temperature=temperature)
+        blank = LoadedImage(bgr=face.image, mode="RGB", alpha=None, native=None, icc_profile=None)
+        write_image(output / f"synth_{seed}_{i:04d}_{face.gender.value}.png", blank, face.image)
+    click.echo(f"faceanon: {count} synthetic face(s) written to {output}")
+
+
+def _check_data(data: Path) -> None:
+    if not data.is_dir():
+        raise InputError(f"{data}: no such data folder")
+
+
+def _configure_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("faceanon: %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.ERROR if quiet else logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        code = cli.main(args=argv, prog_name="faceanon", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        code = done.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("faceanon: interrupted", err=True)
+        code = 130
+    except click.ClickException as error:
+        click.echo(f"faceanon: error: {_one_line(error.format_message())}", err=True)
+        code = 2
+    except FaceanonError as error:
+        click.echo(f"faceanon: error: {_one_line(str(error))}", err=True)
+        code = error.exit_code
+    except Exception as error:
+        if os.environ.get("FACEANON_DEBUG"):
+            raise
+        click.echo(
+            f"faceanon: error: unexpected failure: {_one_line(repr(error))} "
+            "(set FACEANON_DEBUG=1 for details)",
+            err=True,
+        )
+        code = 1
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,111 @@
+"""`faceanon video`: one recorded file in, one anonymized file out, audio and timing kept."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from pipeline.errors import InputError
+from pipeline.facepipeline import FacePipeline
+
+from .atomic import check_writable_folder, make_folder, same_file
+from .concurrency import run_pipelined
+from .frame import Frame
+from .report import Tally
+from .video_io import VideoFileSink, VideoFileSource
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
+
+
+@dataclass(frozen=True)
+class VideoRun:
+    """What one file took: totals, wall time and the source's description."""
+
+    tally: Tally
+    seconds: float
+    frames: int
+    info: dict
+
+
+def check_video_output(source: Path, output: Path) -> None:
+    """Refuse writing over the input or to an unsupported container; make the folder."""
+    if output.suffix.lower() not in VIDEO_SUFFIXES:
+        raise InputError(f"cannot write {output.name}: choose {', '.join(VIDEO_SUFFIXES)}")
+    if source.resolve() == output.resolve() or same_file(source, output):
+        raise InputError(f"refusing to write over the input {source}; choose another output")
+    make_folder(output.parent)
+    check_writable_folder(output.parent)
+
+
+def anonymize_video(
+    source: Path,
+    output: Path,
+    pipeline: FacePipeline,
+    quiet: bool = False,
+    progress_position: int = 0,
+) -> VideoRun:
+    """Decode, anonymize every frame, re-encode with the source's timing and audio."""
+    tally = Tally()
+    started = time.perf_counter()
+    with VideoFileSource(source) as frames:
+        info = frames.info
+        bar = tqdm(
+            total=info.frames,
+            unit="frame",
+            desc=source.name,
+            disable=quiet,
+            position=progress_position,
+            leave=not quiet,
+            dynamic_ncols=True,
+        )
+
+        def process(frame: Frame) -> Frame:
+            result = pipeline.process(frame.image)
+            tally.add(result)
+            return frame.with_image(result.image)
+
+        def count(_: Frame, __: Frame) -> None:
+            bar.update(1)
+
+        with VideoFileSink(output, info, audio_from=source) as sink:
+            done = run_pipelined(frames, process, sink.write, on_item=count)
+        bar.close()
+    return VideoRun(
+        tally=tally, seconds=time.perf_counter() - started, frames=done, info=_describe(info)
+    )
+
+
+def video_report(run: VideoRun, source: Path, output: Path) -> dict:
+    """The per-file record of a report."""
+    summary = run.tally.summary()
+    return {
+        "input": str(source),
+        "output": str(output),
+        "source": run.info,
+        "seconds": round(run.seconds, 2),
+        "fps": round(run.frames / run.seconds, 2) if run.seconds else None,
+        **summary,
+    }
+
+
+def _describe(info) -> dict:
+    fields = (
+        "width",
+        "height",
+        "average_rate",
+        "frames",
+        "duration",
+        "rotation",
+        "codec",
+        "audio_streams",
+    )
+    return {name: _plain(getattr(info, name, None)) for name in fields}
+
+
+def _plain(value):
+    if value is None or isinstance(value, (int, float, str, bool)):
+        return value
+    return str(value)
