@@ -1,0 +1,134 @@
+"""Tracking: stable ids, held verdicts, and no raw frame when the detector misses a face."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.detect import FaceDetector
+from pipeline.facepipeline import FacePipeline, PipelineOptions
+from pipeline.landmarks import Landmarker
+from pipeline.latent.swapper import LatentSwapper
+from pipeline.track import FaceTracker, TrackerConfig
+from pipeline.types import Box, Gender, Verdict
+
+
+class BlinkingDetector(FaceDetector):
+    """The real detector, except on the listed frames where it finds nothing."""
+
+    def __init__(self, misses: set[int]) -> None:
+        super().__init__()
+        self.misses = misses
+        self.calls = 0
+
+    def detect(self, frame):
+        found = [] if self.calls in self.misses else super().detect(frame)
+        self.calls += 1
+        return found
+
+
+class FlipFlopClassifier:
+    """Says male for the first frames, then female: a held verdict must not follow."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def classify(self, crops):
+        self.calls += 1
+        gender = Gender.MALE if self.calls <= 10 else Gender.FEMALE
+        return [Verdict(gender, 0.95) for _ in crops]
+
+
+def moving_clip(face_frame, count: int = 20, step: int = 4) -> list[np.ndarray]:
+    frame, _ = face_frame
+    return [np.roll(frame, shift=i * step, axis=1) for i in range(count)]
+
+
+def changed(before: np.ndarray, after: np.ndarray, box: Box) -> float:
+    rows = slice(max(0, int(box.top)), int(box.bottom))
+    cols = slice(max(0, int(box.left)), int(box.right))
+    return float(np.abs(after[rows, cols].astype(int) - before[rows, cols]).mean())
+
+
+@pytest.fixture(scope="module")
+def swapper():
+    return LatentSwapper.load()
+
+
+def test_one_face_keeps_one_track(face_frame):
+    tracker = FaceTracker(FaceDetector(), Landmarker())
+    ids = {face.track_id for frame in moving_clip(face_frame) for face in tracker.update(frame)}
+    assert ids == {1}
+
+
+def test_missed_detections_are_still_covered(face_frame, swapper):
+    misses = {3, 4, 5, 11}
+    pipeline = FacePipeline(
+        BlinkingDetector(misses),
+        Landmarker(),
+        FlipFlopClassifier(),
+        swapper,
+        PipelineOptions(identity=False),
+        tracking=TrackerConfig(),
+    )
+    for i, frame in enumerate(moving_clip(face_frame)):
+        result = pipeline.process(frame)
+        assert len(result.faces) == 1, f"frame {i}: the face went untracked"
+        outcome = result.faces[0]
+        assert outcome.face.track_id == 1
+        assert changed(frame, result.image, outcome.face.box) > 1.0, f"frame {i} shows the face raw"
+
+
+def test_verdict_is_held_after_the_first_frames(face_frame, swapper):
+    pipeline = FacePipeline(
+        FaceDetector(),
+        Landmarker(),
+        FlipFlopClassifier(),
+        swapper,
+        PipelineOptions(identity=False),
+        tracking=TrackerConfig(),
+    )
+    genders = [pipeline.process(f).faces[0].verdict.gender for f in moving_clip(face_frame)]
+    assert set(genders) == {Gender.MALE}
+
+
+def test_detection_every_third_frame_still_follows_the_face(face_frame):
+    detector = BlinkingDetector(set())
+    tracker = FaceTracker(detector, Landmarker(), TrackerConfig(detect_every=3))
+    clip = moving_clip(face_frame, count=12, step=6)
+    for frame in clip:
+        faces = tracker.update(frame)
+        assert len(faces) == 1
+    assert detector.calls == 4
+    truth = FaceDetector().detect(clip[-1])[0].box
+    assert faces[0].box.iou(truth) > 0.5
+
+
+def test_a_face_that_leaves_is_dropped_after_max_misses(face_frame):
+    frame, _ = face_frame
+    empty = np.full_like(frame, 200)
+    tracker = FaceTracker(FaceDetector(), Landmarker(), TrackerConfig(max_misses=3))
+    tracker.update(frame)
+    counts = [len(tracker.update(empty)) for _ in range(5)]
+    assert counts == [1, 1, 1, 0, 0]
+
+
+def test_identity_is_measured_on_a_schedule(face_frame, swapper):
+    from pipeline.classify import GenderClassifier
+    from pipeline.similarity import IdentityEncoder
+
+    pipeline = FacePipeline(
+        FaceDetector(),
+        Landmarker(),
+        GenderClassifier.load(device="cpu"),
+        swapper,
+        PipelineOptions(identity=True),
+        IdentityEncoder(),
+        tracking=TrackerConfig(identity_every=5, vote_frames=2),
+    )
+    measured = [
+        pipeline.process(f).faces[0].result.similarity.identity is not None
+        for f in moving_clip(face_frame, count=12, step=2)
+    ]
+    assert 2 <= sum(measured) <= 4
+    assert measured.index(True) <= 2

@@ -1,0 +1,160 @@
+"""`faceanon image` on good inputs: every face handled, formats kept, metadata dropped."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stream.cli import main
+
+
+def run_cli(*args) -> int:
+    with pytest.raises(SystemExit) as done:
+        main([str(a) for a in args])
+    return done.value.code
+
+
+def pixels(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB")).astype(int)
+
+
+def test_portrait_end_to_end(tmp_path, portrait):
+    out = tmp_path / "portrait.png"
+    report = tmp_path / "report.json"
+    assert run_cli("image", portrait, "-o", out, "--report", report, "--quiet") == 0
+    data = json.loads(report.read_text())
+    totals = data["totals"]
+    assert totals["faces_found"] >= 1
+    assert totals["swapped"] + totals["blurred"] == totals["faces_found"]
+    face = data["files"][0]["faces"][0]
+    before, after = pixels(portrait), pixels(out)
+    box = face["box"]
+    inside = np.abs(after - before)[box["top"] : box["bottom"], box["left"] : box["right"]]
+    assert inside.mean() > 3, "the face was not changed"
+    assert np.array_equal(after[:10], before[:10]), "the background far from the face changed"
+    if face["action"] == "swapped":
+        assert 50 < face["pixel_similarity"] < 100
+        assert face["identity_distance"] >= 0
+        assert isinstance(face["reid_risk"], bool)
+    assert "detect" in data["totals"]["timings_ms"]
+
+
+def test_blur_mode_covers_every_face(tmp_path, group):
+    out = tmp_path / "group.png"
+    report = tmp_path / "r.json"
+    assert run_cli("image", group, "-o", out, "--mode", "blur", "--report", report, "--quiet") == 0
+    totals = json.loads(report.read_text())["totals"]
+    assert totals["faces_found"] >= 2
+    assert totals["blurred"] == totals["faces_found"] and totals["swapped"] == 0
+
+
+def test_folder_in_folder_out(tmp_path, portrait, group):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(portrait, src / "a.png")
+    shutil.copy(group, src / "b.png")
+    (src / "notes.txt").write_text("ignored")
+    assert run_cli("image", src, "-o", tmp_path / "out", "--quiet", "--no-identity") == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
+
+
+def test_no_face_is_copied_through_unchanged(tmp_path):
+    source = tmp_path / "wall.png"
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(source)
+    out = tmp_path / "wall-out.png"
+    report = tmp_path / "r.json"
+    assert run_cli("image", source, "-o", out, "--report", report, "--quiet") == 0
+    assert np.array_equal(pixels(out), pixels(source))
+    assert json.loads(report.read_text())["totals"]["faces_found"] == 0
+
+
+def _with_exif(image: Image.Image, orientation: int | None = None) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x010F] = "CameraMaker"  # Make
+    exif[0x0110] = "Model X"  # Model
+    if orientation:
+        exif[0x0112] = orientation
+    gps = {1: "N", 2: (51.0, 30.0, 0.0), 3: "W", 4: (0.0, 7.0, 0.0)}
+    exif[0x8825] = gps
+    return exif
+
+
+def test_exif_orientation_is_honoured_and_metadata_dropped(tmp_path, portrait):
+    upright = Image.open(portrait).convert("RGB")
+    # Stored rotated, with an EXIF tag saying "rotate 90° clockwise to display" (6).
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    source = tmp_path / "phone.jpg"
+    stored.save(source, "JPEG", quality=95, exif=_with_exif(stored, orientation=6).tobytes())
+    out = tmp_path / "phone-out.jpg"
+    report = tmp_path / "r.json"
+    assert run_cli("image", source, "-o", out, "--report", report, "--quiet", "--no-identity") == 0
+    result = Image.open(out)
+    assert result.size == upright.size  # written upright
+    assert json.loads(report.read_text())["totals"]["faces_found"] >= 1  # found once upright
+    exif = result.getexif()
+    assert 0x8825 not in exif and 0x010F not in exif and 0x0112 not in exif
+    assert b"Exif" not in out.read_bytes()[:4096]
+
+
+def test_grayscale_stays_grayscale(tmp_path, portrait):
+    source = tmp_path / "gray.png"
+    Image.open(portrait).convert("L").save(source)
+    out = tmp_path / "gray-out.png"
+    assert run_cli("image", source, "-o", out, "--quiet", "--no-identity") == 0
+    result = Image.open(out)
+    assert result.mode == "L"
+    assert not np.array_equal(np.asarray(result), np.asarray(Image.open(source)))
+
+
+def test_rgba_keeps_its_alpha(tmp_path, portrait):
+    image = Image.open(portrait).convert("RGBA")
+    alpha = np.full(image.size[::-1], 255, np.uint8)
+    alpha[:20] = 0
+    image.putalpha(Image.fromarray(alpha))
+    source = tmp_path / "rgba.png"
+    image.save(source)
+    out = tmp_path / "rgba-out.png"
+    assert run_cli("image", source, "-o", out, "--quiet", "--no-identity") == 0
+    result = Image.open(out)
+    assert result.mode == "RGBA"
+    assert np.array_equal(np.asarray(result)[..., 3], alpha)
+
+
+def test_cmyk_jpeg(tmp_path, portrait):
+    source = tmp_path / "print.jpg"
+    Image.open(portrait).convert("CMYK").save(source, "JPEG", quality=95)
+    out = tmp_path / "print-out.jpg"
+    report = tmp_path / "r.json"
+    assert run_cli("image", source, "-o", out, "--report", report, "--quiet", "--no-identity") == 0
+    assert Image.open(out).mode == "CMYK"
+    assert json.loads(report.read_text())["totals"]["faces_found"] >= 1
+
+
+def test_sixteen_bit_png_keeps_untouched_pixels_exact(tmp_path, portrait):
+    gray8 = np.asarray(Image.open(portrait).convert("L")).astype(np.uint16)
+    gray16 = gray8 * 257 + 100  # values 8-bit cannot hold
+    source = tmp_path / "deep.png"
+    Image.fromarray(gray16.astype(np.uint16)).save(source)
+    out = tmp_path / "deep-out.png"
+    report = tmp_path / "r.json"
+    assert run_cli("image", source, "-o", out, "--report", report, "--quiet", "--no-identity") == 0
+    result = np.asarray(Image.open(out))
+    assert result.dtype == np.uint16 or Image.open(out).mode.startswith("I")
+    result = result.astype(np.int64)
+    assert np.array_equal(result[:10], gray16[:10])  # far from the face: exact
+    assert json.loads(report.read_text())["totals"]["faces_found"] >= 1
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp", ".bmp", ".tiff"])
+def test_formats_round_trip(tmp_path, portrait, suffix):
+    source = tmp_path / f"in{suffix}"
+    Image.open(portrait).convert("RGB").save(source)
+    out = tmp_path / f"out{suffix}"
+    assert run_cli("image", source, "-o", out, "--quiet", "--no-identity") == 0
+    assert Image.open(out).size == Image.open(source).size
