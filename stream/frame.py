@@ -14,7 +14,8 @@ class Frame:
 
     `index` counts frames from 0 in source order; `pts` is the presentation timestamp in
     `time_base` units (exact rational time, as the container stores it) when the source has
-    one; `time` is the same instant in seconds. Live sources also stamp `captured`, the
+    one; `time` is the same instant in seconds; `duration` (same unit) is how long the frame
+    is shown, when the source says. Live sources also stamp `captured`, the
     `time.monotonic()` at which the frame was grabbed, for latency measurements.
     """
 
@@ -23,6 +24,7 @@ class Frame:
     pts: int | None = None
     time_base: Fraction | None = None
     captured: float | None = None
+    duration: int | None = None
 
     @property
     def time(self) -> float | None:
@@ -38,4 +40,5 @@ class Frame:
             pts=self.pts,
             time_base=self.time_base,
             captured=self.captured,
+            duration=self.duration,
         )

@@ -15,9 +15,9 @@ from .atomic import check_writable_folder, make_folder, same_file
 from .concurrency import run_pipelined
 from .frame import Frame
 from .report import Tally
-from .video_io import VideoFileSink, VideoFileSource
+from .video_io import OUTPUT_FORMATS, VideoFileSink, VideoFileSource
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
+VIDEO_SUFFIXES = tuple(OUTPUT_FORMATS)
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def anonymize_video(
     with VideoFileSource(source) as frames:
         info = frames.info
         bar = tqdm(
-            total=info.frames,
+            total=info.estimated_frames,
             unit="frame",
             desc=source.name,
             disable=quiet,
