@@ -153,6 +153,139 @@ def image(
         )
 
 
+def detect_every_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--detect-every N` for the commands that track faces through frames."""
+    return click.option(
+        "--detect-every",
+        type=click.IntRange(1, 300),
+        default=1,
+        show_default=True,
+        help="Run the face detector on every N-th frame and track faces in between (faster).",
+    )(command)
+
+
+@cli.command()
+@click.argument("source", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output video: .mp4, .mkv or .mov (H.264; audio and timing kept, metadata dropped).",
+)
+@detect_every_option
+@common_options
+def video(
+    source: Path,
+    output: Path,
+    detect_every: int,
+    settings: RunSettings,
+    report: Path | None,
+    quiet: bool,
+) -> None:
+    """Anonymize one recorded video (any format FFmpeg reads)."""
+    from dataclasses import replace
+
+    from .report import write_report
+    from .video_io import probe_video
+    from .videojob import anonymize_video, check_video_output, video_report
+
+    probe_video(source)
+    check_video_output(source, output)
+    _check_report(report, source, output)
+    settings = replace(settings, detect_every=detect_every)
+    pipeline = build_pipeline(settings, video=True)
+    run = anonymize_video(source, output, pipeline, quiet=quiet)
+    if report:
+        record = video_report(run, source, output)
+        write_report(report, "video", settings.as_report(), [record], run.tally)
+    if not quiet:
+        tally = run.tally
+        click.echo(
+            f"faceanon: {run.frames} frames, {tally.faces} face(s): {tally.swapped} swapped, "
+            f"{tally.blurred} blurred, {run.frames / max(run.seconds, 1e-9):.1f} fps → {output}"
+        )
+
+
+@cli.command()
+@click.option(
+    "--source",
+    default="0",
+    show_default=True,
+    help="Camera index, /dev/videoN, rtsp:// or http(s):// URL, or a video file.",
+)
+@click.option("--headless", is_flag=True, help="No preview window (status lines on stderr).")
+@click.option("--max-frames", type=click.IntRange(1), default=None, help="Stop after N frames.")
+@click.option(
+    "--record",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the anonymized stream to a video (.mp4, .mkv or .mov).",
+)
+@click.option(
+    "--no-realtime",
+    is_flag=True,
+    help="Read a file source as fast as processing allows, every frame (default: at its own "
+    "frame rate, dropping frames processing cannot keep up with).",
+)
+@detect_every_option
+@common_options
+def webcam(
+    source: str,
+    headless: bool,
+    max_frames: int | None,
+    record: Path | None,
+    no_realtime: bool,
+    detect_every: int,
+    settings: RunSettings,
+    report: Path | None,
+    quiet: bool,
+) -> None:
+    """Live anonymized preview of a camera or stream (keys: q quit, space pause, o overlay,
+    s side by side). Ctrl-C also stops it; a recording is kept."""
+    from dataclasses import replace
+
+    from .camera import check_source
+    from .report import write_report
+    from .videojob import check_video_output
+    from .webcam import run_live
+
+    if not headless and not _has_display():
+        raise InputError(
+            "no display for the preview window ($DISPLAY is not set); use --headless "
+            "(with --record OUT.mp4 to keep the result)"
+        )
+    check_source(source)
+    if record is not None:
+        check_video_output(Path(source), record)
+    _check_report(report, Path(source), *([record] if record else []))
+    settings = replace(settings, detect_every=detect_every)
+    pipeline = build_pipeline(settings, video=True)
+    stats = run_live(
+        source,
+        pipeline,
+        headless=headless,
+        max_frames=max_frames,
+        record=record,
+        realtime=not no_realtime,
+        quiet=quiet,
+    )
+    if report:
+        entry = {
+            "source": source,
+            "output": str(record) if record else None,
+            **stats.summary(),
+            **stats.tally.summary(),
+        }
+        write_report(report, "webcam", settings.as_report(), [entry], stats.tally)
+    if not quiet:
+        where = f" → {record}" if record else ""
+        click.echo(
+            f"faceanon: {stats.tally.frames} frames at {stats.fps:.1f} fps, {stats.dropped} "
+            f"dropped, {stats.tally.swapped} face(s) swapped, {stats.tally.blurred} blurred{where}"
+        )
+
+
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -316,6 +449,25 @@ def synth(count: int, output: Path, seed: int, size: int, gender: str, temperatu
         blank = LoadedImage(bgr=face.image, mode="RGB", alpha=None, native=None, icc_profile=None)
         write_image(output / f"synth_{seed}_{i:04d}_{face.gender.value}.png", blank, face.image)
     click.echo(f"faceanon: {count} synthetic face(s) written to {output}")
+
+
+def _check_report(report: Path | None, *others: Path) -> None:
+    """Refuse a report path that names an input or output; fail now if it cannot be written."""
+    if report is None:
+        return
+    from .atomic import check_writable_folder, make_folder, same_file
+
+    for other in others:
+        if report.resolve() == other.resolve() or same_file(report, other):
+            raise InputError(f"--report {report} would overwrite {other}; choose another name")
+    make_folder(report.parent)
+    check_writable_folder(report.parent)
+
+
+def _has_display() -> bool:
+    if not sys.platform.startswith("linux"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _check_data(data: Path) -> None:

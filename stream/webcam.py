@@ -6,7 +6,8 @@ Only processed frames are ever shown or recorded: until the pipeline has produce
 one, the window stays empty. The side-by-side view (key `s`) puts the original beside the
 result in the local window only; it is never recorded.
 
-Keys: q or Esc quit, space pause, o overlay on/off, s side-by-side.
+Keys: q or Esc quit, space pause, o overlay on/off, s side-by-side. Ctrl-C stops too, and
+like the keys it keeps what was recorded so far.
 """
 
 from __future__ import annotations
@@ -94,10 +95,12 @@ def run_live(
                 stats.tally.add(result)
                 readout.remember(result)
                 if record is not None:
+                    # a file source's own timing, else the capture clock
+                    stamp = frame.time if frame.time is not None else captured
                     if sink is None:
                         sink = stack.enter_context(_recording(record, result.image, camera.fps))
-                        first_time = captured
-                    pts = round((captured - first_time) / CLOCK)
+                        first_time = stamp
+                    pts = round((stamp - first_time) / CLOCK)
                     sink.write(Frame(result.image, frame.index, pts, CLOCK))
                 rate = fps.tick()
                 latency = (time.monotonic() - captured) * 1000
@@ -123,6 +126,9 @@ def run_live(
                     )
                 if max_frames is not None and stats.tally.frames >= max_frames:
                     break
+        except KeyboardInterrupt:  # Ctrl-C is how a headless session is stopped
+            if not quiet:
+                print("faceanon: stopped", file=sys.stderr, flush=True)
         finally:
             stats.dropped = camera.dropped
             stats.seconds = time.monotonic() - started
