@@ -1,0 +1,143 @@
+"""Video speed: faceanon end to end against plain PyAV decode + encode of the same clip.
+
+    .venv/bin/python benchmarks/video.py [CLIP] [--mode swap|blur] [--seconds S] [--detect-every N]
+
+Three runs on one clip, in this order, in one process:
+  ceiling   plain PyAV: decode, encode with the sink's x264 settings (yuv420p in and out, no
+            conversion, no audio): the fastest any tool built on FFmpeg can be here;
+  i/o       faceanon's VideoFileSource → VideoFileSink with no face work (BGR conversion,
+            rotation, audio copy, reader and writer threads);
+  faceanon  `anonymize_video` end to end with the chosen mode.
+`--seconds` first cuts the clip (packets copied, no re-encoding) to keep the run short. Stage
+shares are each stage's time (main thread) over the end-to-end wall time; decoding and encoding
+overlap them in their own threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.errors import WeightsError
+from stream.build import RunSettings, build_pipeline
+from stream.concurrency import run_pipelined
+from stream.video_io import ENCODER, ENCODER_OPTIONS, VideoFileSink, VideoFileSource
+from stream.videojob import anonymize_video
+
+DEFAULT_CLIP = Path(__file__).resolve().parents[2] / "shared" / "media" / "hamilton_640x360.mp4"
+
+
+def cut(source: Path, seconds: float | None, folder: Path) -> Path:
+    """The first `seconds` of `source` as a new file (packets copied), or `source` itself."""
+    if seconds is None:
+        return source
+    target = folder / f"cut{source.suffix}"
+    with av.open(str(source)) as reader, av.open(str(target), "w") as writer:
+        streams = [s for s in reader.streams if s.type in ("video", "audio")]
+        routes = {s.index: writer.add_stream_from_template(s) for s in streams}
+        starts = {s.index: s.start_time or 0 for s in streams}
+        for packet in reader.demux(*streams):
+            if packet.dts is None or packet.time_base is None:
+                continue
+            if (packet.dts - starts[packet.stream.index]) * packet.time_base > seconds:
+                continue
+            packet.stream = routes[packet.stream.index]
+            writer.mux(packet)
+    return target
+
+
+def ceiling(source: Path, output: Path) -> tuple[int, float]:
+    """Plain PyAV decode + x264 encode; (frames, seconds)."""
+    started = time.perf_counter()
+    frames = 0
+    with av.open(str(source)) as reader, av.open(str(output), "w") as writer:
+        inbound = reader.streams.video[0]
+        inbound.thread_type = "AUTO"
+        outbound = writer.add_stream(ENCODER, rate=inbound.average_rate, options=ENCODER_OPTIONS)
+        outbound.width, outbound.height = inbound.codec_context.width, inbound.codec_context.height
+        outbound.pix_fmt = "yuv420p"
+        for frame in reader.decode(inbound):
+            frame.pict_type = 0  # let the encoder choose
+            writer.mux(outbound.encode(frame))
+            frames += 1
+        writer.mux(outbound.encode(None))
+    return frames, time.perf_counter() - started
+
+
+def io_only(source: Path, output: Path) -> tuple[int, float]:
+    """faceanon's source and sink with no face work; (frames, seconds)."""
+    started = time.perf_counter()
+    with VideoFileSource(source) as frames, VideoFileSink(output, frames.info, source) as sink:
+        count = run_pipelined(frames, lambda frame: frame, sink.write)
+    return count, time.perf_counter() - started
+
+
+def pipeline_for(mode: str, detect_every: int):
+    settings = RunSettings(mode=mode, detect_every=detect_every)
+    try:
+        return settings, build_pipeline(settings, video=True)
+    except WeightsError as error:
+        if mode == "blur":
+            raise
+        print(f"note: {error}; measuring --mode blur instead")
+        settings = RunSettings(mode="blur", detect_every=detect_every)
+        return settings, build_pipeline(settings, video=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("clip", type=Path, nargs="?", default=DEFAULT_CLIP)
+    parser.add_argument("--mode", choices=("swap", "blur"), default="swap")
+    parser.add_argument("--seconds", type=float, default=None, help="measure the first S only")
+    parser.add_argument("--detect-every", type=int, default=1)
+    args = parser.parse_args()
+    if not args.clip.is_file():
+        print(f"skipped: no clip at {args.clip} (shared media, not part of the repository)")
+        return
+
+    settings, pipeline = pipeline_for(args.mode, args.detect_every)
+    with tempfile.TemporaryDirectory() as folder:
+        clip = cut(args.clip, args.seconds, Path(folder))
+        plain_frames, plain_seconds = ceiling(clip, Path(folder) / "ceiling.mp4")
+        io_frames, io_seconds = io_only(clip, Path(folder) / "io.mp4")
+        run = anonymize_video(clip, Path(folder) / "anon.mp4", pipeline, quiet=True)
+
+    plain_fps = plain_frames / plain_seconds
+    io_fps = io_frames / io_seconds
+    anon_fps = run.frames / run.seconds
+    size = f"{run.info['width']}×{run.info['height']}"
+    print(f"clip: {args.clip.name}, {size}, {run.frames} frames")
+    print(f"mode: {settings.mode}, detect every {settings.detect_every} frame(s)")
+    print(f"{'run':<10}{'frames':>8}{'seconds':>10}{'fps':>9}")
+    for name, frames, seconds in (
+        ("ceiling", plain_frames, plain_seconds),
+        ("i/o", io_frames, io_seconds),
+        ("faceanon", run.frames, run.seconds),
+    ):
+        print(f"{name:<10}{frames:>8}{seconds:>10.2f}{frames / seconds:>9.1f}")
+    print(
+        f"i/o / ceiling: {io_fps / plain_fps:.2f}; faceanon / ceiling: {anon_fps / plain_fps:.3f}"
+    )
+    tally = run.tally
+    print(
+        f"faces: {tally.faces} found, {tally.swapped} swapped, {tally.blurred} covered "
+        f"in {tally.frames} frames"
+    )
+    print("stage shares of the end-to-end time:")
+    for stage, spent in sorted(tally.seconds.items(), key=lambda item: -item[1]):
+        print(
+            f"  {stage:<12}{spent / run.seconds:>7.1%}  {spent / run.frames * 1000:>7.2f} ms/frame"
+        )
+    rest = run.seconds - sum(tally.seconds.values())
+    print(f"  {'other':<12}{rest / run.seconds:>7.1%}  (waiting on decode/encode, glue)")
+
+
+if __name__ == "__main__":
+    main()
