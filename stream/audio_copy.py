@@ -8,7 +8,7 @@ AAC. Stream titles and other tags are dropped; the language tag is kept.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,10 +53,6 @@ class AudioPassthrough:
         )
         self._held: av.Packet | None = None
         self._failed = False
-
-    @property
-    def streams(self) -> int:
-        return len(self._routes)
 
     def write_until(self, seconds: float | None) -> None:
         """Write every audio packet that starts at or before `seconds` (all if None)."""
@@ -107,7 +103,7 @@ class AudioPassthrough:
             packet.stream = route.target
             self._guard(lambda: self._output.mux(packet))
 
-    def _guard(self, step) -> None:
+    def _guard(self, step: Callable[[], None]) -> None:
         """Audio trouble never costs the video: warn once, stop copying audio."""
         try:
             step()

@@ -396,7 +396,7 @@ class _Span:
 
 
 class _NoAudio:
-    streams = 0
+    """Stands in for `AudioPassthrough` when no audio is to be copied."""
 
     def write_until(self, seconds: float | None) -> None:
         pass
