@@ -1,14 +1,23 @@
-"""Stage 1: find face boxes with dlib (HOG by default, MMOD CNN on request).
+"""Stage 1: find face boxes with dlib (HOG by default, MMOD CNN on request or `auto`).
 
 dlib's detectors find faces down to about 80 px (HOG) or 40 px (CNN) across. Instead of running
 them at full resolution, we resize a copy so that the smallest face we want (`min_face`, in
 full-resolution pixels) lands at that size: large frames are scanned downscaled, small faces are
 found by upscaling; boxes are mapped back to full resolution.
+
+An upscaled frame can be huge (720p at 4× is 15 megapixels), so a scaled frame wider or taller
+than `tile` pixels is scanned in overlapping tiles of at most `tile`×`tile`, which bounds memory
+and the work of one detector call. A face cut by a tile's inner edge is left to the neighbouring
+tile, which holds it whole when it is smaller than the overlap; larger faces are found by one
+more pass over the whole frame at a scale just fine enough for them. Boxes from all passes are
+merged by non-maximum suppression.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import cache
 
 import cv2
 import numpy as np
@@ -16,8 +25,13 @@ import numpy as np
 from . import models
 from .types import Box, Detection
 
+KINDS = ("hog", "cnn", "auto")
 _NATIVE_MIN_FACE = {"hog": 80.0, "cnn": 40.0}
 _SCALE_LIMITS = (0.125, 4.0)
+TILE_OVERLAP = 0.2  # overlap of neighbouring tiles, as a fraction of a tile's side
+_EDGE_MARGIN = 0.1  # a box this close to an inner tile edge (fraction of overlap) is cut
+_COARSE_MARGIN = 1.5  # the whole-frame pass sees the faces tiles may cut at 1.5× native size
+MERGE_IOU = 0.3
 
 
 def default_min_face(height: int, width: int, fraction: float = 1 / 20) -> int:
@@ -25,45 +39,143 @@ def default_min_face(height: int, width: int, fraction: float = 1 / 20) -> int:
     return int(np.clip(min(height, width) * fraction, 20, 120))
 
 
+@cache
+def dlib_gpu() -> bool:
+    """True when dlib was built with CUDA and sees a GPU (its CNN detector then runs there)."""
+    import dlib
+
+    if not getattr(dlib, "DLIB_USE_CUDA", False):
+        return False
+    try:
+        return dlib.cuda.get_num_devices() > 0
+    except Exception:  # a CUDA build without a usable driver
+        return False
+
+
+def resolve_kind(kind: str) -> str:
+    """hog or cnn; `auto` is the CNN where dlib runs it on a GPU, else HOG."""
+    if kind == "auto":
+        return "cnn" if dlib_gpu() else "hog"
+    if kind not in _NATIVE_MIN_FACE:
+        raise ValueError(f"unknown detector {kind!r} (choose from {', '.join(KINDS)})")
+    return kind
+
+
 @dataclass(frozen=True)
 class DetectorConfig:
-    """`kind`: hog or cnn; `min_face`: smallest face side wanted, None for frame-relative;
-    `threshold`: added to dlib's decision threshold (negative finds more, less sure faces)."""
+    """`kind`: hog, cnn or auto; `min_face`: smallest face side wanted, None for frame-relative;
+    `threshold`: added to dlib's decision threshold (negative finds more, less sure faces);
+    `tile`: the largest side of one detector call in scaled pixels (0: never tile)."""
 
     kind: str = "hog"
     min_face: int | None = None
     threshold: float = 0.0
+    tile: int = 2048
 
 
 class FaceDetector:
     """Finds every face in a BGR frame."""
 
     def __init__(self, config: DetectorConfig = DetectorConfig()) -> None:
-        if config.kind not in _NATIVE_MIN_FACE:
-            raise ValueError(f"unknown detector {config.kind!r}")
+        self.kind = resolve_kind(config.kind)
+        native = _NATIVE_MIN_FACE[self.kind]
+        if config.tile and config.tile < 10 * native:
+            raise ValueError(f"tile must be 0 or at least {10 * native:.0f} pixels")
         self.config = config
 
     def scale_for(self, height: int, width: int) -> float:
         """The resize factor applied before detection."""
         min_face = self.config.min_face or default_min_face(height, width)
-        return float(np.clip(_NATIVE_MIN_FACE[self.config.kind] / min_face, *_SCALE_LIMITS))
+        return float(np.clip(_NATIVE_MIN_FACE[self.kind] / min_face, *_SCALE_LIMITS))
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         height, width = frame.shape[:2]
-        scale = self.scale_for(height, width)
-        small = _resize(frame, scale)
+        found = self._detect_at(frame, self.scale_for(height, width))
+        frame_box = Box(0, 0, width, height)
+        return [d for d in found if d.box.iou(frame_box) > 0]
+
+    def _detect_at(self, frame: np.ndarray, scale: float) -> list[Detection]:
+        height, width = frame.shape[:2]
+        tile = self.config.tile
+        if not tile or max(height, width) * scale <= tile:
+            return self._scan(frame, scale)
+        side = tile / scale  # a tile's side in frame pixels
+        overlap = TILE_OVERLAP * side
+        margin = _EDGE_MARGIN * overlap
+        found = []
+        for top, bottom in _spans(height, side, overlap):
+            for left, right in _spans(width, side, overlap):
+                window = Box(left, top, right, bottom)
+                inner = Box(
+                    left + margin if left > 0 else -math.inf,
+                    top + margin if top > 0 else -math.inf,
+                    right - margin if right < width else math.inf,
+                    bottom - margin if bottom < height else math.inf,
+                )
+                for d in self._scan(frame[top:bottom, left:right], scale, window):
+                    if _within(d.box, inner):
+                        found.append(d)
+        # Faces larger than the overlap (less both margins) may be cut by every tile.
+        coarse = _COARSE_MARGIN * _NATIVE_MIN_FACE[self.kind] / (overlap - 2 * margin)
+        if coarse < scale:
+            found.extend(self._detect_at(frame, coarse))
+        return merge_detections(found)
+
+    def _scan(self, image: np.ndarray, scale: float, at: Box | None = None) -> list[Detection]:
+        """One detector call on `image` resized by `scale`; boxes in the frame's pixels
+        (`at`: where `image` lies in the frame)."""
+        small = _resize(image, scale)
         rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
-        if self.config.kind == "hog":
+        if self.kind == "hog":
             found = _run_hog(rgb, self.config.threshold)
         else:
             found = _run_cnn(rgb, self.config.threshold)
-        frame_box = Box(0, 0, width, height)
+        dx, dy = (at.left, at.top) if at is not None else (0.0, 0.0)
         detections = []
         for box, score in found:
             box = box.scaled(1 / scale)
-            if box.iou(frame_box) > 0:
-                detections.append(Detection(box=box, score=score))
+            box = Box(box.left + dx, box.top + dy, box.right + dx, box.bottom + dy)
+            detections.append(Detection(box=box, score=score))
         return detections
+
+
+def merge_detections(found: list[Detection], iou: float = MERGE_IOU) -> list[Detection]:
+    """Non-maximum suppression: keep the surest box of each face; a box overlapping a kept one
+    by more than `iou`, or lying mostly (80 %) inside it, is the same face."""
+    kept: list[Detection] = []
+    for d in sorted(found, key=lambda d: -d.score):
+        if all(d.box.iou(k.box) <= iou and _inside(d.box, k.box) < 0.8 for k in kept):
+            kept.append(d)
+    return kept
+
+
+def _spans(length: int, side: float, overlap: float) -> list[tuple[int, int]]:
+    """Windows of `side` pixels covering [0, length), neighbours sharing at least `overlap`."""
+    size = math.ceil(side)
+    if length <= size:
+        return [(0, length)]
+    count = math.ceil((length - overlap) / (side - overlap))
+    stride = (length - size) / (count - 1)
+    return [(round(i * stride), min(length, round(i * stride) + size)) for i in range(count)]
+
+
+def _within(box: Box, inner: Box) -> bool:
+    return (
+        box.left >= inner.left
+        and box.top >= inner.top
+        and box.right <= inner.right
+        and box.bottom <= inner.bottom
+    )
+
+
+def _inside(a: Box, b: Box) -> float:
+    """The fraction of the smaller box's area that lies inside the other."""
+    inter = Box(
+        max(a.left, b.left), max(a.top, b.top), min(a.right, b.right), min(a.bottom, b.bottom)
+    )
+    if inter.width <= 0 or inter.height <= 0:
+        return 0.0
+    return inter.area / max(1e-9, min(a.area, b.area))
 
 
 def _resize(frame: np.ndarray, scale: float) -> np.ndarray:
