@@ -64,10 +64,11 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )
     @click.option(
         "--detector",
-        type=click.Choice(["hog", "cnn"]),
-        default="hog",
+        type=click.Choice(["hog", "cnn", "auto"]),
+        default="auto",
         show_default=True,
-        help="dlib face detector: HOG (fast) or MMOD CNN (finds more, slow on a CPU).",
+        help="dlib face detector: HOG (fast) or MMOD CNN (finds more, slow on a CPU); auto: "
+        "the CNN where dlib runs it on a GPU, else HOG.",
     )
     @click.option(
         "--min-face",
@@ -512,3 +513,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+from .batchcli import batch  # noqa: E402  (the command imports this module's options)
+
+cli.add_command(batch)
