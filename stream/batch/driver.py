@@ -430,6 +430,7 @@ class _Run:
         self.bar.update(1)
 
     def _status(self, line: str) -> None:
+        self.bar.set_postfix_str(f"{len(self.in_flight)} running", refresh=False)
         if not self.options.quiet:
             self.bar.write(line, file=sys.stderr)
 

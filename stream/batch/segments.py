@@ -145,6 +145,8 @@ def _copy_video(parts, container, video, audio, extradata) -> int:
                     packet.dts = _rebase(packet.dts, packet.time_base, video.time_base)
                     packet.duration = _rebase(packet.duration, packet.time_base, video.time_base)
                     packet.time_base = video.time_base
+                if packet.dts is None:  # Matroska keeps no decoding times: any rising ones do
+                    packet.dts = packet.pts if last_dts is None else last_dts + 1
                 if last_dts is not None and packet.dts is not None and packet.dts <= last_dts:
                     packet.dts = last_dts + 1  # parts meet where B-frame delays overlap
                     if packet.pts is not None and packet.pts < packet.dts:
