@@ -33,7 +33,7 @@ class RayExecutor:
         options = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
         try:
             if address == "local":
-                ray.init(num_cpus=workers or 2, num_gpus=0, **options)
+                ray.init(num_cpus=workers or 2, **options)
             else:
                 ray.init(address=address, **options)
         except (ConnectionError, ValueError, RuntimeError) as error:
