@@ -150,11 +150,12 @@ def merge_detections(found: list[Detection], iou: float = MERGE_IOU) -> list[Det
 
 
 def _spans(length: int, side: float, overlap: float) -> list[tuple[int, int]]:
-    """Windows of `side` pixels covering [0, length), neighbours sharing at least `overlap`."""
-    size = math.ceil(side)
-    if length <= size:
+    """The fewest windows of at most `side` pixels covering [0, length), neighbours sharing
+    `overlap` pixels (made as small as that allows, so little is scanned twice)."""
+    if length <= math.ceil(side):
         return [(0, length)]
     count = math.ceil((length - overlap) / (side - overlap))
+    size = min(math.ceil(side), math.ceil((length + (count - 1) * overlap) / count) + 1)
     stride = (length - size) / (count - 1)
     return [(round(i * stride), min(length, round(i * stride) + size)) for i in range(count)]
 

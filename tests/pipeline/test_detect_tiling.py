@@ -43,13 +43,13 @@ def finder(monkeypatch) -> SquareFinder:
     return fake
 
 
-# A 1280×720 frame at 4× (min_face 20) is scanned as 3×2 tiles of 512 frame pixels:
-# columns [0, 512), [384, 896), [768, 1280); rows [0, 512), [208, 720).
+# A 1280×720 frame at 4× (min_face 20, tiles of at most 512 frame pixels, 102 px overlap) is
+# scanned as 3×2 tiles: columns [0, 496), [392, 888), [784, 1280); rows [0, 413), [307, 720).
 SQUARES = [
     Box(40, 40, 62, 62),  # tiny, in one tile
-    Box(500, 300, 522, 322),  # tiny, across the inner edges at x = 512 and y = 208… 512
-    Box(380, 500, 404, 524),  # tiny, across x = 384 and y = 512
-    Box(880, 100, 970, 190),  # medium, across x = 896
+    Box(500, 300, 522, 322),  # tiny, across the inner edges at x = 496 and y = 307
+    Box(380, 400, 404, 424),  # tiny, across x = 392 and y = 413
+    Box(874, 100, 964, 190),  # medium, across x = 888
     Box(370, 560, 520, 710),  # 150 px: cut by every tile, left to the whole-frame pass
     Box(900, 380, 1200, 680),  # large
 ]
@@ -75,7 +75,7 @@ def test_tiles_find_every_face_once_and_bound_each_detector_call(finder):
     found = tiled.detect(frame)
     assert matches(found) == [1] * len(SQUARES)
     assert len(found) == len(SQUARES)
-    assert max(finder.sides) <= 2048 + 4  # one tile, give or take rounding
+    assert max(finder.sides) <= 2048 + 8  # one tile, give or take rounding
     assert len(finder.sides) == 7  # six tiles and one coarse pass
 
 
@@ -128,8 +128,8 @@ def test_a_tiny_real_face_is_found_by_upscaled_tiles():
     face = sample_face(LatentFaceModel.load(path), np.random.default_rng(3))
     frame = np.full((720, 1280, 3), 120, np.uint8)
     small = cv2.resize(face.image, (40, 40), interpolation=cv2.INTER_AREA)
-    frame[300:340, 500:540] = small  # across the inner tile edge at x = 512
-    truth = Box.around(face.landmarks * 40 / face.image.shape[0] + np.array([500, 300]))
+    frame[300:340, 480:520] = small  # across the inner tile edge at x = 496
+    truth = Box.around(face.landmarks * 40 / face.image.shape[0] + np.array([480, 300]))
     assert FaceDetector().detect(frame) == []  # default: faces from 36 px are looked for
     found = FaceDetector(DetectorConfig(min_face=20)).detect(frame)
     assert len(found) == 1 and found[0].box.iou(truth) > 0.3
