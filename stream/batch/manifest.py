@@ -191,9 +191,6 @@ class Manifest:
             (RUNNING, parts, time.time(), rel),
         )
 
-    def set_worker(self, rel: str, pid: int | None) -> None:
-        self._write("UPDATE files SET worker = ? WHERE input = ?", (pid, rel))
-
     def finish(self, rel: str, figures: Figures, digest: str | None) -> None:
         self._write(
             """UPDATE files SET state = ?, finished = finished + 1, reason = NULL,
