@@ -40,8 +40,8 @@ class InputSpec:
     height×width, RGB, normalised with mean and std."""
 
     window: tuple[float, float, float, float] = (0.25, 0.25, 0.75, 0.8333)
-    height: int = 112
-    width: int = 96
+    height: int = 64
+    width: int = 56
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.25, 0.25, 0.25)
 

@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -27,19 +28,19 @@ from ..weights import write_card
 from .augment import colour_jitter, degrade, jpeg, random_affine
 from .facecache import FaceSet, prepare_faces
 
-CROP_SIZE = 192  # training crops: the classifier window is then exactly 96×112 pixels
-MARGIN = 16  # extra pixels around the window for the random affine to draw from
+CROP_SIZE = 192  # training crops: the classifier window is 96×112 pixels of them
+MARGIN = 16  # crop pixels around the window for the random affine to draw from
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 14
+    epochs: int = 6
     batch_size: int = 96
     learning_rate: float = 0.1
     weight_decay: float = 5e-4
     label_smoothing: float = 0.05
-    ema_decay: float = 0.999
-    pseudo_after: int = 5  # epochs before unlabelled photos join with the model's own labels
+    ema_decay: float = 0.998
+    pseudo_after: int = 3  # epochs before unlabelled photos join with the model's own labels
     pseudo_confidence: float = 0.97
     seed: int = 1234
     device: str = "auto"
@@ -85,11 +86,10 @@ def accuracy_table(
     """Overall and per-class accuracy (percent) with mirror averaging, as the pipeline runs."""
     model.eval()
     predictions = []
-    x0, y0, x1, y1 = spec.pixel_window(faces.size)
     with torch.inference_mode():
         for start in range(0, len(faces), batch_size):
-            rows = np.asarray(faces.crops[start : start + batch_size])[:, y0:y1, x0:x1]
-            x = spec.normalise(torch.from_numpy(np.ascontiguousarray(rows)).to(device))
+            windows = spec.windows(np.asarray(faces.crops[start : start + batch_size]))
+            x = spec.normalise(torch.from_numpy(windows).to(device))
             logits = model(x) + model(x.flip(-1))
             predictions.append(logits.argmax(1).cpu().numpy())
     predicted = np.concatenate(predictions) if predictions else np.zeros(0, int)
@@ -121,15 +121,15 @@ def train_classifier(
     held_out = {"gender/val": faces.where("val"), "celeba held-out": faces.where("test")}
     progress_set = held_out["gender/val"].subset(np.arange(len(held_out["gender/val"])) % 4 == 0)
 
-    x0, y0, x1, y1 = spec.pixel_window(CROP_SIZE)
-    rows, cols = slice(y0 - MARGIN, y1 + MARGIN), slice(x0 - MARGIN, x1 + MARGIN)
-    region = _load_rows(train.crops, rows, cols)
+    region = _load_regions(train.crops, spec)
     labels = torch.from_numpy(train.labels.astype(np.int64))
-    extra_region = _load_rows(unlabelled.crops, rows, cols) if len(unlabelled) else region[:0]
+    extra_region = _load_regions(unlabelled.crops, spec) if len(unlabelled) else region[:0]
     mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
     std = torch.tensor(spec.std).view(1, 3, 1, 1)
 
-    model = ResNet18(num_classes=len(CLASSES)).to(device).to(memory_format=torch.channels_last)
+    # channels-last memory pays on GPUs; on the CPU's oneDNN it measured ~12 % slower here.
+    layout = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    model = ResNet18(num_classes=len(CLASSES)).to(device).to(memory_format=layout)
     ema = AveragedModel(model, multi_avg_fn=warmed_up_ema(config.ema_decay), use_buffers=True)
     optimiser = torch.optim.SGD(
         model.parameters(),
@@ -167,7 +167,7 @@ def train_classifier(
             x = torch.from_numpy(pixels).flip(-1).permute(0, 3, 1, 2).float().div_(255)
             x = random_affine(x, (spec.height, spec.width), generator)
             x = degrade(colour_jitter(x, generator), generator)
-            x = ((x - mean) / std).to(device).contiguous(memory_format=torch.channels_last)
+            x = ((x - mean) / std).to(device).contiguous(memory_format=layout)
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
                 logits = model(x)
             loss = F.cross_entropy(
@@ -232,20 +232,33 @@ def _pseudo_labels(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The model's sure verdicts on unlabelled windows: (mask of sure ones, labels)."""
     model.eval()
-    margin = MARGIN
+    my, mx = _margins(spec)
     probs = []
     with torch.inference_mode():
         for start in range(0, len(region), 256):
-            window = np.ascontiguousarray(
-                region[start : start + 256, margin:-margin, margin:-margin]
-            )
+            window = np.ascontiguousarray(region[start : start + 256, my:-my, mx:-mx])
             x = spec.normalise(torch.from_numpy(window).to(device))
             probs.append(torch.softmax(model(x) + model(x.flip(-1)), dim=1).cpu().numpy())
     p = np.concatenate(probs) if probs else np.zeros((0, 2))
     return p.max(axis=1) >= confidence, p.argmax(axis=1).astype(np.int64)
 
 
-def _load_rows(crops, rows: slice, cols: slice, chunk: int = 2048) -> np.ndarray:
-    """Read the window region of every crop into memory, chunk by chunk."""
-    parts = [np.asarray(crops[i : i + chunk])[:, rows, cols] for i in range(0, len(crops), chunk)]
-    return np.ascontiguousarray(np.concatenate(parts))
+def _margins(spec: InputSpec) -> tuple[int, int]:
+    """The MARGIN crop pixels in network-input pixels, vertically and horizontally."""
+    x0, y0, x1, y1 = spec.pixel_window(CROP_SIZE)
+    return round(MARGIN * spec.height / (y1 - y0)), round(MARGIN * spec.width / (x1 - x0))
+
+
+def _load_regions(crops, spec: InputSpec, chunk: int = 2048) -> np.ndarray:
+    """Every crop's window plus MARGIN, area-resized (as at run time) so that the window is
+    exactly the network's input size: (n, height + 2·my, width + 2·mx, 3) uint8 in memory."""
+    x0, y0, x1, y1 = spec.pixel_window(CROP_SIZE)
+    my, mx = _margins(spec)
+    size = (spec.width + 2 * mx, spec.height + 2 * my)
+    out = np.empty((len(crops), size[1], size[0], 3), np.uint8)
+    for start in range(0, len(crops), chunk):
+        rows = np.asarray(crops[start : start + chunk])
+        for i, crop in enumerate(rows, start):
+            region = crop[y0 - MARGIN : y1 + MARGIN, x0 - MARGIN : x1 + MARGIN]
+            out[i] = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Collection
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,9 +98,13 @@ def prepare_faces(
     cache_dir: Path | None = None,
     workers: int | None = None,
     quiet: bool = False,
+    splits: Collection[str] | None = None,
 ) -> FaceSet:
-    """Align every face under `root` (or load the cached result) and return them."""
+    """Align every face under `root` (or load the cached result) and return them; `splits`
+    limits the work to faces of those splits (e.g. just the held-out "test" faces)."""
     sources = list_sources(root)
+    if splits is not None:
+        sources = [s for s in sources if s.split in splits]
     key = _cache_key(sources, size)
     folder = Path(cache_dir or default_cache_dir())
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,104 @@
+"""The shipped gender classifier: loads, classifies synthetic faces, batches, and reaches its
+accuracy on held-out real faces (shared data only)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.align import align_face
+from pipeline.classify import GenderClassifier
+from pipeline.errors import WeightsError
+from pipeline.resnet import ResNet18
+from pipeline.types import Gender
+from pipeline.weights import default_weights_dir
+
+
+@pytest.fixture(scope="module")
+def classifier() -> GenderClassifier:
+    return GenderClassifier.load(device="cpu")
+
+
+def test_card_describes_the_shipped_weights(classifier):
+    card = classifier.card
+    assert card["architecture"] == "resnet18"
+    assert card["classes"] == ["male", "female"]
+    held_out = card["accuracy_percent"]["celeba held-out"]
+    assert held_out["count"] > 0 and {"male", "female", "overall"} <= set(held_out)
+
+
+def test_synthetic_faces_get_their_gender(classifier, synthetic_faces):
+    crops = [align_face(f.image, f.landmarks) for f in synthetic_faces]
+    verdicts = classifier.classify(crops)
+    assert [v.gender for v in verdicts] == [f.gender for f in synthetic_faces]
+    assert all(0.5 <= v.confidence <= 1.0 for v in verdicts)
+
+
+def test_batched_and_single_verdicts_agree(classifier, synthetic_faces):
+    crops = [align_face(f.image, f.landmarks).image for f in synthetic_faces]
+    together = classifier.probabilities(crops)
+    apart = np.concatenate([classifier.probabilities([c]) for c in crops])
+    assert np.allclose(together, apart, atol=1e-4)
+    assert classifier.probabilities([]).shape == (0, 2)
+
+
+def test_any_crop_size_is_accepted(classifier, synthetic_faces):
+    face = synthetic_faces[0]
+    small = classifier.probabilities([align_face(face.image, face.landmarks, 128).image])
+    large = classifier.probabilities([align_face(face.image, face.landmarks, 384).image])
+    assert small.argmax() == large.argmax()
+
+
+def test_state_dict_uses_torchvision_names():
+    names = set(ResNet18(2).state_dict())
+    assert {"conv1.weight", "layer4.1.bn2.running_var", "fc.weight", "fc.bias"} <= names
+    try:
+        import torchvision
+    except Exception as error:  # a CUDA torchvision wheel beside a CPU torch fails here
+        pytest.skip(f"torchvision does not import here ({type(error).__name__})")
+    reference = torchvision.models.resnet18(num_classes=2).state_dict()
+    ours = ResNet18(2).state_dict()
+    assert {k: v.shape for k, v in reference.items()} == {k: v.shape for k, v in ours.items()}
+
+
+def test_a_card_for_another_model_is_refused(tmp_path):
+    for name in ("gender_classifier.json", "gender_classifier.pt"):
+        shutil.copy(default_weights_dir() / name, tmp_path / name)
+    card = json.loads((tmp_path / "gender_classifier.json").read_text())
+    card["architecture"] = "resnet50"
+    (tmp_path / "gender_classifier.json").write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="cannot run"):
+        GenderClassifier.load(tmp_path, device="cpu")
+
+
+def test_missing_weights_fail_clearly(tmp_path):
+    with pytest.raises(WeightsError, match=r"gender_classifier\.json is missing"):
+        GenderClassifier.load(tmp_path, device="cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_and_cpu_agree(synthetic_faces):
+    crops = [align_face(f.image, f.landmarks).image for f in synthetic_faces]
+    cpu = GenderClassifier.load(device="cpu").probabilities(crops)
+    gpu = GenderClassifier.load(device="cuda").probabilities(crops)
+    assert np.allclose(cpu, gpu, atol=1e-2)
+
+
+@pytest.mark.slow
+def test_held_out_accuracy_on_shared_faces(classifier, shared_data, tmp_path_factory):
+    """≥ 97 % per class on the labelled CelebA half no training run saw, aligned by the
+    pipeline itself (just those files are aligned, into a temporary cache)."""
+    from pipeline.training.classifier import accuracy_table
+    from pipeline.training.facecache import prepare_faces
+
+    cache = tmp_path_factory.mktemp("faces")
+    faces = prepare_faces(shared_data, size=192, cache_dir=cache, quiet=True, splits={"test"})
+    table = accuracy_table(
+        classifier.model, classifier.spec, faces.where("test"), classifier.device
+    )
+    assert table["count"] > 500
+    assert table[Gender.MALE.value] >= 97.0 and table[Gender.FEMALE.value] >= 97.0, table
