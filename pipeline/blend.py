@@ -26,18 +26,23 @@ def hull_mask(points: np.ndarray, size: int, feather: float = 0.05) -> np.ndarra
     cv2.fillConvexPoly(mask, hull, 255)
     radius = max(1, round(feather * size / 2))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    inside = mask > 0
     mask = cv2.erode(mask, kernel)
     mask = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), sigmaX=radius / 2)
-    return np.clip(mask, 0.0, 1.0)
+    return np.where(inside, np.clip(mask, 0.0, 1.0), 0.0).astype(np.float32)
 
 
 def match_colour(processed: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Remove the mean colour shift of `processed` against `original` over the mask."""
-    weight = mask[..., None]
-    total = float(weight.sum())
-    if total < 1.0:
+    """Remove the typical colour shift of `processed` against `original` over the mask.
+
+    The median per channel, over the mask's core: a transform that darkens a few features
+    (brows, lips, beard shadow) moves the mean, and removing a mean shift would then lighten
+    all the skin around them; the median follows the skin and corrects only a real tint."""
+    core = mask > 0.5
+    if core.sum() < 16:
         return processed
-    shift = ((processed.astype(np.float32) - original) * weight).sum(axis=(0, 1)) / total
+    difference = processed[core].astype(np.int16) - original[core]
+    shift = np.median(difference, axis=0)
     return np.clip(processed - shift, 0, 255).astype(np.uint8)
 
 
