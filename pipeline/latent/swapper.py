@@ -36,11 +36,11 @@ class LatentSwapper:
         self.card = card or {}
         self.default_strength = model.default_strength
         # The texture difference of one unit of the direction, male → female, on the mean shape,
-        # made colour neutral: its average over the face is removed, so a swap changes features
-        # (brows, lips, beard shadow) but casts no tint and does not lighten or darken the skin.
+        # made colour neutral: its median over the face (the skin) is removed, so a swap
+        # changes features (brows, lips, beard shadow) but casts no tint and does not lighten
+        # or darken the skin (a mean would, pulled by the strongly changed features).
         delta = model.decode_texture_delta(model.direction_texture)
-        weight = model.texture_weight[:, None]
-        delta = delta - (delta * weight).sum(axis=0) / weight.sum()
+        delta = delta - np.median(delta[model.texture_weight > 0.5], axis=0)
         self._texture_delta = model.texture_image(delta)
         self._shape_delta = model.shape_gain * model.decode_shape_delta(model.direction_shape)
         self._texture_points = model.texture_points()

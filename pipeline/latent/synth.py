@@ -87,5 +87,9 @@ def _plain_background(
     cv2.rectangle(
         keep, (int(centre[0] - 0.45 * width), neck_top), (int(centre[0] + 0.45 * width), t), 1.0, -1
     )
-    keep = cv2.GaussianBlur(keep, (0, 0), 0.05 * width)[..., None]
+    keep = cv2.GaussianBlur(keep, (0, 0), 0.05 * width)
+    # Fade out towards the frame's border, so a head taller than the frame shows no cut edge.
+    ramp = np.clip(np.minimum(np.arange(t), np.arange(t)[::-1]) / (0.1 * t), 0.0, 1.0)
+    keep *= np.minimum.outer(ramp, ramp) ** 2
+    keep = keep[..., None]
     return frame * keep + np.array(colour, np.float32) * (1 - keep)

@@ -30,7 +30,7 @@ FIT_SIZE = 192
 
 @dataclass(frozen=True)
 class FitConfig:
-    texture_size: int = FIT_SIZE
+    texture_size: int = 128  # shape-free texture frame; the swap adds a smooth difference
     shape_variance: float = 0.99  # keep shape components up to this share of variance
     texture_components: int = 200
     context_size: int = 96
@@ -129,16 +129,16 @@ def fit_model(
     )
     del textures
     labelled = labels != UNLABELLED
+    # Surroundings (hair, neck, background) only from whole photos: the tight crops are padded
+    # by reflection, and mirrored faces would haunt the synthetic ones.
+    photos = np.char.startswith(faces.names.astype(str), "celeba/")
     c = config.context_size
-    context = shape_free_textures(faces, mean_shape, triangles, None, c, quiet)
+    context = shape_free_textures(faces.subset(photos), mean_shape, triangles, None, c, quiet)
     context_mean = context.mean(axis=0)
     context_basis, context_sd, _ = _pca(context, context_mean, config.context_components)
-    context_codes = np.concatenate(
-        [(context[i : i + 4096] - context_mean) @ context_basis.T for i in range(0, n, 4096)]
-    )
-    centres_context = np.stack(
-        [context_codes[labelled & (labels == k)].mean(axis=0) for k in (0, 1)]
-    )
+    context_codes = (context - context_mean) @ context_basis.T
+    photo_labels = labels[photos]
+    centres_context = np.stack([context_codes[photo_labels == k].mean(axis=0) for k in (0, 1)])
     del context
     centres_shape = np.stack([shape_codes[labelled & (labels == k)].mean(axis=0) for k in (0, 1)])
     centres_texture = np.stack(
@@ -224,7 +224,7 @@ def choose_strength(
     evaluator: SwapEvaluator, cases, config: FitConfig, quiet: bool = False
 ) -> tuple[float, list[SwapFigures]]:
     """The smallest α of the grid whose swaps flip ≥ flip_target of faces in both directions
-    while dlib still detects ≥ detect_target of them (the largest tried if none does)."""
+    while dlib still detects ≥ detect_target of them (else the last α tried)."""
     tried = []
     for alpha in config.alpha_grid:
         figures = evaluator.evaluate(cases, alpha, quiet=quiet)
@@ -233,7 +233,9 @@ def choose_strength(
             print(figures.summary())
         if meets_targets(figures, config):
             return alpha, tried
-    return config.alpha_grid[-1], tried
+        if figures.detected_rate < config.detect_target:
+            break  # stronger swaps only lose more detections: no larger α can meet the targets
+    return tried[-1].alpha, tried
 
 
 def meets_targets(figures: SwapFigures, config: FitConfig) -> bool:

@@ -26,7 +26,9 @@ def test_canonical_eyes_do_not_depend_on_pose(latent_model, scale, angle):
     assert np.allclose(a.to_crop(base), b.to_crop(moved), atol=1e-3)
     crop_points = b.to_crop(moved)
     left, right = crop_points[LEFT_EYE].mean(axis=0), crop_points[RIGHT_EYE].mean(axis=0)
-    assert abs(left[1] - right[1]) < 1e-3  # eyes level
+    # FFHQ alignment levels the eye line corrected by the eye–mouth axis: for a near-symmetric
+    # face the eyes end up level to well under a pixel
+    assert abs(left[1] - right[1]) < 0.5
     assert 0.3 * 256 < left[0] < 0.5 * 256 < right[0] < 0.7 * 256
 
 

@@ -1,0 +1,91 @@
+"""The latent face model and its swapper: geometry, direction, locality, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.align import align_face
+from pipeline.classify import GenderClassifier
+from pipeline.detect import FaceDetector
+from pipeline.latent.model import LatentFaceModel, anchor_ring
+from pipeline.latent.swapper import LatentSwapper
+from pipeline.latent.synth import sample_face
+from pipeline.types import Gender
+
+
+@pytest.fixture(scope="module")
+def swapper() -> LatentSwapper:
+    return LatentSwapper.load()
+
+
+@pytest.fixture(scope="module")
+def crops(synthetic_faces):
+    return [align_face(f.image, f.landmarks) for f in synthetic_faces]
+
+
+def test_model_is_consistent(latent_model: LatentFaceModel):
+    ks, kt = len(latent_model.shape_sd), len(latent_model.texture_sd)
+    assert latent_model.shape_basis.shape == (ks, 136)
+    assert latent_model.texture_basis.shape == (kt, 3 * len(latent_model.texture_pixels))
+    gram = latent_model.shape_basis @ latent_model.shape_basis.T
+    assert np.allclose(gram, np.eye(ks), atol=1e-3)
+    assert np.all(np.diff(latent_model.shape_sd) <= 1e-6)  # components by decreasing variance
+    assert latent_model.default_strength > 0
+    # the mean face sits in the middle of the unit crop, eyes above mouth
+    eyes = latent_model.mean_shape[36:48, 1].mean()
+    assert 0.3 < eyes < latent_model.mean_shape[48:68, 1].mean() < 0.8
+
+
+def test_swap_keeps_size_alignment_and_touches_only_the_face(swapper, crops):
+    out = swapper.swap(crops, [Gender.MALE, Gender.FEMALE, Gender.MALE, Gender.FEMALE])
+    for before, after in zip(crops, out, strict=True):
+        assert after.image.shape == before.image.shape and after.alignment is before.alignment
+        ring = anchor_ring(before.landmarks)
+        left, top = np.floor(ring.min(axis=0)).astype(int)
+        right, bottom = np.ceil(ring.max(axis=0)).astype(int) + 1
+        outside = np.ones(before.image.shape[:2], bool)
+        outside[max(top, 0) : bottom, max(left, 0) : right] = False
+        assert np.array_equal(after.image[outside], before.image[outside])
+        assert after.mask.shape == before.image.shape[:2]
+        assert np.all(after.mask[outside] == 0) and after.mask.max() == pytest.approx(1.0)
+        assert np.abs(after.image.astype(int) - before.image).mean() > 1.0
+
+
+def test_strength_zero_changes_nothing_visible(swapper, crops):
+    out = swapper.swap(crops[:1], [Gender.MALE], strength=0.0)[0]
+    assert np.abs(out.image.astype(int) - crops[0].image).max() <= 2
+    assert np.allclose(out.landmarks, crops[0].landmarks, atol=1e-3)
+
+
+def test_directions_are_opposite(swapper, crops):
+    crop = crops[0]
+    to_female = swapper.swap([crop], [Gender.MALE], 1.0)[0].landmarks - crop.landmarks
+    to_male = swapper.swap([crop], [Gender.FEMALE], 1.0)[0].landmarks - crop.landmarks
+    assert np.abs(to_female).max() > 0.1
+    assert np.allclose(to_female, -to_male, atol=1e-3)
+
+
+def test_swap_is_deterministic_and_batch_independent(swapper, crops):
+    genders = [Gender.MALE, Gender.FEMALE, Gender.MALE, Gender.FEMALE]
+    together = swapper.swap(crops, genders)
+    alone = [swapper.swap([c], [g])[0] for c, g in zip(crops, genders, strict=True)]
+    for a, b in zip(together, alone, strict=True):
+        assert np.array_equal(a.image, b.image)
+
+
+def test_default_strength_flips_the_classifier(swapper, crops, synthetic_faces):
+    classifier = GenderClassifier.load(device="cpu")
+    genders = [f.gender for f in synthetic_faces]
+    swapped = swapper.swap(crops, genders)
+    verdicts = classifier.classify(swapped)
+    assert [v.gender for v in verdicts] == [g.opposite for g in genders]
+
+
+def test_synthetic_faces_are_detected_and_reproducible(latent_model):
+    detector = FaceDetector()
+    for seed in range(4):
+        face = sample_face(latent_model, np.random.default_rng(seed), size=256)
+        again = sample_face(latent_model, np.random.default_rng(seed), size=256)
+        assert np.array_equal(face.image, again.image)
+        assert len(detector.detect(face.image)) == 1, f"seed {seed}: not detected"
