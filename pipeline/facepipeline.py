@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -15,6 +16,7 @@ from .classify import Classifier
 from .detect import FaceDetector
 from .landmarks import Landmarker, implausibility
 from .obscure import obscure
+from .prefetch import Found, detections_of
 from .similarity import IdentityEncoder, similarity
 from .swap import Swapper
 from .timing import StageTimer
@@ -24,6 +26,19 @@ from .types import Action, AlignedCrop, Box, Face, FaceOutcome, FrameResult, Swa
 log = logging.getLogger(__name__)
 
 MODES = ("swap", "blur")
+
+
+class VerdictPolicy(Protocol):
+    """Decides the verdict each face is swapped with. A tracker holds one per track, so a
+    face whose verdict is held needs no classifier run at all."""
+
+    def held(self, face: Face) -> Verdict | None:
+        """The verdict already decided for this face, or None to classify it."""
+        ...
+
+    def decide(self, face: Face, found: Verdict) -> Verdict:
+        """The verdict to use, given what the classifier found in this frame."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -66,10 +81,16 @@ class FacePipeline:
         self.encoder = encoder if options.identity else None
         self.tracker = FaceTracker(detector, landmarker, tracking) if tracking else None
 
-    def find_faces(self, frame: np.ndarray, timer: StageTimer) -> list[Face]:
-        """Detection and landmarks for every face in the frame."""
-        with timer("detect"):
-            detections = self.detector.detect(frame)
+    @property
+    def detect_every(self) -> int:
+        """On which frames the detector runs: every N-th (tracking), else every frame."""
+        return self.tracker.config.detect_every if self.tracker else 1
+
+    def find_faces(
+        self, frame: np.ndarray, timer: StageTimer, found: Found | None = None
+    ) -> list[Face]:
+        """Detection (unless `found` brings it) and landmarks for every face in the frame."""
+        detections = detections_of(self.detector, frame, timer, found)
         with timer("landmarks"):
             gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
             return [
@@ -77,29 +98,31 @@ class FacePipeline:
                 for d in detections
             ]
 
-    def process(self, frame: np.ndarray) -> FrameResult:
+    def process(self, frame: np.ndarray, found: Found | None = None) -> FrameResult:
         """Anonymize every face in a BGR frame; the input array is not modified.
 
         With tracking (video), faces are followed between frames: verdicts are held per track
         and identity is measured per track on a schedule; without it, each frame stands alone.
+        `found`: this frame's detections, computed ahead (see `prefetch.DetectAhead`).
         """
         timer = StageTimer()
         if self.tracker is None:
-            return self.process_faces(frame, self.find_faces(frame, timer), timer)
-        faces = self.tracker.update(frame, timer)
+            return self.process_faces(frame, self.find_faces(frame, timer, found), timer=timer)
+        faces = self.tracker.update(frame, timer, found)
         return self.process_faces(
-            frame, faces, timer, self.tracker.hold_verdicts, self.tracker.identity_due
+            frame, faces, timer=timer, policy=self.tracker, identity_for=self.tracker.identity_due
         )
 
     def process_faces(
         self,
         frame: np.ndarray,
         faces: Sequence[Face],
+        *,
         timer: StageTimer | None = None,
-        verdicts: Callable[[Sequence[Face], Sequence[Verdict]], Sequence[Verdict]] | None = None,
+        policy: VerdictPolicy | None = None,
         identity_for: Callable[[Face], bool] | None = None,
     ) -> FrameResult:
-        """Transform already located faces. `verdicts` may replace the classifier's per-frame
+        """Transform already located faces. `policy` may hold or override the classifier's
         verdicts (a tracker holding each track's decision does this); `identity_for` picks the
         faces whose identity similarity is measured (default: all, if an encoder is set)."""
         timer = timer or StageTimer()
@@ -123,7 +146,7 @@ class FacePipeline:
         if to_swap:
             swapped_faces = [faces[i] for i in to_swap]
             try:
-                results = self._swap(swapped_faces, crops, output, timer, verdicts, identity_for)
+                results = self._swap(swapped_faces, crops, output, timer, policy, identity_for)
             except Exception as error:  # any model failure must still hide the faces
                 log.warning("swap failed, covering %d face(s): %s", len(to_swap), error)
                 results = [
@@ -145,14 +168,12 @@ class FacePipeline:
         crops: Sequence[AlignedCrop],
         output: np.ndarray,
         timer: StageTimer,
-        verdicts: Callable[[Sequence[Face], Sequence[Verdict]], Sequence[Verdict]] | None,
+        policy: VerdictPolicy | None,
         identity_for: Callable[[Face], bool] | None,
     ) -> list[FaceOutcome]:
-        assert self.classifier is not None and self.swapper is not None
+        assert self.swapper is not None
         with timer("classify"):
-            found = self.classifier.classify(crops)
-            if verdicts is not None:
-                found = verdicts(faces, found)
+            found = self._verdicts(faces, crops, policy)
         with timer("swap"):
             swapped = self.swapper.swap(crops, [v.gender for v in found], self.options.strength)
         outcomes = []
@@ -173,6 +194,19 @@ class FacePipeline:
                 FaceOutcome(face=face, action=Action.SWAPPED, verdict=verdict, result=result)
             )
         return outcomes
+
+    def _verdicts(
+        self, faces: Sequence[Face], crops: Sequence[AlignedCrop], policy: VerdictPolicy | None
+    ) -> list[Verdict]:
+        """Held verdicts where the policy has them; the classifier, batched, for the rest."""
+        assert self.classifier is not None
+        verdicts = [policy.held(face) if policy else None for face in faces]
+        todo = [i for i, verdict in enumerate(verdicts) if verdict is None]
+        if todo:
+            found = self.classifier.classify([crops[i] for i in todo])
+            for i, verdict in zip(todo, found, strict=True):
+                verdicts[i] = policy.decide(faces[i], verdict) if policy else verdict
+        return [v for v in verdicts if v is not None]
 
 
 def cover_box(face: Face) -> Box:

@@ -10,7 +10,6 @@ face never changes direction mid-clip.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -19,6 +18,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .detect import FaceDetector
 from .landmarks import Landmarker
+from .prefetch import Found, detections_of
 from .timing import StageTimer
 from .types import Box, Face, Gender, Verdict
 
@@ -71,14 +71,16 @@ class FaceTracker:
         self.frame_number = -1
         self._next_id = 1
 
-    def update(self, frame: np.ndarray, timer: StageTimer | None = None) -> list[Face]:
-        """Advance one frame and return every face to transform in it."""
+    def update(
+        self, frame: np.ndarray, timer: StageTimer | None = None, found: Found | None = None
+    ) -> list[Face]:
+        """Advance one frame and return every face to transform in it. `found`: this frame's
+        detections computed ahead (used on detection frames, i.e. every `detect_every`-th)."""
         timer = timer or StageTimer()
         self.frame_number += 1
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         if self.frame_number % self.config.detect_every == 0:
-            with timer("detect"):
-                detections = self.detector.detect(frame)
+            detections = detections_of(self.detector, frame, timer, found)
             with timer("landmarks"):
                 self._associate(gray, detections)
         else:
@@ -153,7 +155,7 @@ class FaceTracker:
     def identity_due(self, face: Face) -> bool:
         """Whether this frame should measure the face's identity similarity (once its verdict
         is held, then every `identity_every` frames)."""
-        track = next((t for t in self.tracks if t.id == face.track_id), None)
+        track = self._track_of(face)
         if track is None or track.held is None:
             return False
         due = track.identity_at is None or (
@@ -163,14 +165,20 @@ class FaceTracker:
             track.identity_at = self.frame_number
         return due
 
-    def hold_verdicts(self, faces: Sequence[Face], found: Sequence[Verdict]) -> list[Verdict]:
-        """Record this frame's verdicts and return each track's held (or running) verdict."""
-        by_id = {t.id: t for t in self.tracks}
-        held = []
-        for face, verdict in zip(faces, found, strict=True):
-            track = by_id.get(face.track_id) if face.track_id is not None else None
-            held.append(verdict if track is None else self._vote(track, verdict))
-        return held
+    def held(self, face: Face) -> Verdict | None:
+        """The track's decided verdict (so the classifier can skip this face), if any."""
+        track = self._track_of(face)
+        return track.held if track is not None else None
+
+    def decide(self, face: Face, found: Verdict) -> Verdict:
+        """Count this frame's verdict towards the track's vote; return the running result."""
+        track = self._track_of(face)
+        return found if track is None else self._vote(track, found)
+
+    def _track_of(self, face: Face) -> Track | None:
+        if face.track_id is None:
+            return None
+        return next((t for t in self.tracks if t.id == face.track_id), None)
 
     def _vote(self, track: Track, verdict: Verdict) -> Verdict:
         if track.held is not None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from pipeline.errors import InputError
 from pipeline.facepipeline import FacePipeline
+from pipeline.prefetch import DetectAhead, Found
 
 from .atomic import check_writable_folder, make_folder, same_file
 from .concurrency import run_pipelined
@@ -62,20 +65,28 @@ def anonymize_video(
             dynamic_ncols=True,
         )
 
-        def process(frame: Frame) -> Frame:
-            result = pipeline.process(frame.image)
+        def process(item: tuple[Frame, Future[Found] | None]) -> Frame:
+            frame, found = item
+            result = pipeline.process(frame.image, found.result() if found else None)
             tally.add(result)
             return frame.with_image(result.image)
 
-        def count(_: Frame, __: Frame) -> None:
+        def count(*_: object) -> None:
             bar.update(1)
 
+        # The detector runs in its own thread on the frames the reader has queued, ahead of
+        # the face work on this one.
+        ahead = DetectAhead(frames, pipeline.detector, _image, pipeline.detect_every)
         with VideoFileSink(output, info, audio_from=source) as sink:
-            done = run_pipelined(frames, process, sink.write, on_item=count)
+            done = run_pipelined(ahead, process, sink.write, on_item=count)
         bar.close()
     return VideoRun(
         tally=tally, seconds=time.perf_counter() - started, frames=done, info=_describe(info)
     )
+
+
+def _image(frame: Frame) -> np.ndarray:
+    return frame.image
 
 
 def video_report(run: VideoRun, source: Path, output: Path) -> dict:

@@ -116,6 +116,19 @@ def load_cases(
     return cases
 
 
+@dataclass(frozen=True)
+class KnownGender:
+    """A verdict policy that swaps by the true label instead of asking the classifier."""
+
+    gender: Gender
+
+    def held(self, face: Face) -> Verdict:
+        return Verdict(self.gender, 1.0)
+
+    def decide(self, face: Face, found: Verdict) -> Verdict:
+        return Verdict(self.gender, 1.0)
+
+
 class SwapEvaluator:
     """Runs the pipeline on FaceCases with a given swapper and judges the outputs."""
 
@@ -139,9 +152,8 @@ class SwapEvaluator:
         )
         figures = SwapFigures(alpha=alpha)
         for case in tqdm(cases, desc=f"α={alpha:g}", disable=quiet):
-            truth = [Verdict(case.gender, 1.0)]
             result = pipeline.process_faces(
-                case.frame, [case.face], verdicts=lambda _f, _v, t=truth: t
+                case.frame, [case.face], policy=KnownGender(case.gender)
             )
             outcome = result.faces[0]
             if outcome.action is not Action.SWAPPED:

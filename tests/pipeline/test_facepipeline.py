@@ -106,9 +106,16 @@ def test_held_verdicts_override_the_classifier(face_frame, swapper):
         swapper,
         PipelineOptions(identity=False),
     )
-    held = [Verdict(Gender.FEMALE, 1.0)]
-    result = pipeline.process_faces(frame, [face], verdicts=lambda faces, found: held)
+    result = pipeline.process_faces(frame, [face], policy=HeldFemale())
     assert result.faces[0].verdict.gender is Gender.FEMALE
+
+
+class HeldFemale:
+    def held(self, face):
+        return Verdict(Gender.FEMALE, 1.0)
+
+    def decide(self, face, found):
+        raise AssertionError("a held verdict needs no classifier run")
 
 
 def test_swap_mode_requires_models():

@@ -80,16 +80,19 @@ def test_missed_detections_are_still_covered(face_frame, swapper):
 
 
 def test_verdict_is_held_after_the_first_frames(face_frame, swapper):
+    classifier = FlipFlopClassifier()
     pipeline = FacePipeline(
         FaceDetector(),
         Landmarker(),
-        FlipFlopClassifier(),
+        classifier,
         swapper,
         PipelineOptions(identity=False),
         tracking=TrackerConfig(),
     )
     genders = [pipeline.process(f).faces[0].verdict.gender for f in moving_clip(face_frame)]
     assert set(genders) == {Gender.MALE}
+    # once held, the track's face is not classified again
+    assert classifier.calls <= TrackerConfig().vote_frames
 
 
 def test_detection_every_third_frame_still_follows_the_face(face_frame):

@@ -1,0 +1,88 @@
+"""Detection ahead of the face work: right frame, right schedule, in its own thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from pipeline.prefetch import DetectAhead, Found
+from pipeline.timing import StageTimer
+from pipeline.track import FaceTracker, TrackerConfig
+from pipeline.types import Box, Detection
+
+
+class RecordingDetector:
+    """Returns one box whose left edge is the frame's fill value; notes the thread it ran in."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.calls: list[int] = []
+        self.threads: set[str] = set()
+        self.delay = delay
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        time.sleep(self.delay)
+        self.threads.add(threading.current_thread().name)
+        value = int(frame[0, 0, 0])
+        self.calls.append(value)
+        return [Detection(Box(value, 0, value + 10, 10), 1.0)]
+
+
+def frames(count: int) -> list[np.ndarray]:
+    return [np.full((8, 8, 3), i, np.uint8) for i in range(count)]
+
+
+def test_each_frame_gets_its_own_detections_off_the_main_thread():
+    detector = RecordingDetector()
+    paired = list(DetectAhead(frames(6), detector, lambda f: f))
+    assert [int(f[0, 0, 0]) for f, _ in paired] == list(range(6))
+    for frame, future in paired:
+        found = future.result()
+        assert isinstance(found, Found) and found.seconds >= 0
+        assert found.detections[0].box.left == frame[0, 0, 0]
+    assert threading.current_thread().name not in detector.threads
+
+
+def test_only_every_nth_frame_is_detected():
+    detector = RecordingDetector()
+    paired = list(DetectAhead(frames(7), detector, lambda f: f, every=3))
+    assert [future is not None for _, future in paired] == [i % 3 == 0 for i in range(7)]
+    detected = [future.result() for _, future in paired if future is not None]
+    assert [found.detections[0].box.left for found in detected] == [0, 3, 6]
+    assert sorted(detector.calls) == [0, 3, 6]
+
+
+def test_depth_starts_the_next_detection_before_handing_out_this_frame():
+    detector = RecordingDetector()
+    iterator = iter(DetectAhead(frames(5), detector, lambda f: f, depth=1))
+    first, _ = next(iterator)
+    assert int(first[0, 0, 0]) == 0
+    time.sleep(0.05)
+    assert 1 in detector.calls  # frame 1 was already being detected
+
+
+def test_stopping_early_does_not_wait_for_queued_detections():
+    detector = RecordingDetector(delay=0.05)
+    iterator = iter(DetectAhead(frames(40), detector, lambda f: f, depth=30))
+    next(iterator)
+    started = time.perf_counter()
+    iterator.close()
+    assert time.perf_counter() - started < 1.0  # not 30 × 50 ms
+    assert len(detector.calls) < 10
+
+
+def test_tracker_uses_detections_found_ahead():
+    detector = RecordingDetector()
+
+    class FixedLandmarks:
+        def fit(self, gray, box):
+            return np.tile([[box.left + 5, 5.0]], (68, 1)).astype(np.float32)
+
+    tracker = FaceTracker(detector, FixedLandmarks(), TrackerConfig())
+    found = Found((Detection(Box(40, 0, 50, 10), 1.0),), 0.25)
+    timer = StageTimer()
+    faces = tracker.update(np.zeros((8, 8, 3), np.uint8), timer, found)
+    assert detector.calls == []  # the tracker did not run the detector itself
+    assert faces[0].box == Box(40, 0, 50, 10)
+    assert timer.seconds["detect"] == 0.25
