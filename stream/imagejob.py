@@ -40,10 +40,11 @@ def expand_inputs(paths: Iterable[Path]) -> list[Path]:
 def plan_outputs(inputs: list[Path], output: Path, several: bool) -> list[tuple[Path, Path]]:
     """Pair each input with its output path; refuse collisions and writing over an input.
 
-    One input and an output with an image suffix: that file. Otherwise the output is a folder
-    (created if missing) and each output keeps its input's name.
+    One input and an output with a suffix: that file (an unsupported suffix is refused).
+    Otherwise (several inputs, an existing folder, a name without a suffix) the output is a
+    folder, created if missing, and each output keeps its input's name.
     """
-    to_folder = several or output.is_dir() or output.suffix.lower() not in SUFFIX_FORMATS
+    to_folder = several or output.is_dir() or not output.suffix
     if to_folder:
         if output.exists() and not output.is_dir():
             raise InputError(f"{output} is a file; several inputs need an output folder")

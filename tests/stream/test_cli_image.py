@@ -158,3 +158,23 @@ def test_formats_round_trip(tmp_path, portrait, suffix):
     out = tmp_path / f"out{suffix}"
     assert run_cli("image", source, "-o", out, "--quiet", "--no-identity") == 0
     assert Image.open(out).size == Image.open(source).size
+
+
+@pytest.mark.parametrize("name", ["two_people.jpg", "kit_with_rose.jpg"])
+def test_real_photos_every_face_is_swapped_or_covered(tmp_path, shared_media, name):
+    """Real photos with two frontal faces each (shared media, never copied into the project)."""
+    source = shared_media / name
+    if not source.is_file():
+        pytest.skip(f"{source} is not in the shared media")
+    out = tmp_path / name
+    report = tmp_path / "r.json"
+    assert run_cli("image", source, "-o", out, "--report", report, "--quiet") == 0
+    totals = json.loads(report.read_text())["totals"]
+    assert totals["faces_found"] == 2
+    assert totals["swapped"] + totals["blurred"] == 2
+    faces = json.loads(report.read_text())["files"][0]["faces"]
+    before, after = pixels(source), pixels(out)
+    for face in faces:
+        box = face["box"]
+        region = (slice(box["top"], box["bottom"]), slice(box["left"], box["right"]))
+        assert np.abs(after[region] - before[region]).mean() > 2, f"{face} left as it was"
