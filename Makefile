@@ -17,10 +17,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/faceanon image samples/portrait.png samples/group.png -o out/demo --report out/demo/report.json
-	@echo "faceanon demo: anonymized images and report are in $(CURDIR)/out/demo/"
+	$(VENV)/bin/faceanon image samples/portrait.png samples/group.png -o out/demo \
+		--report out/demo/images-report.json
+	$(VENV)/bin/faceanon video samples/clip.mp4 -o out/demo/clip.mp4 \
+		--report out/demo/clip-report.json
+	@echo "faceanon demo: anonymized images, video and reports are in $(CURDIR)/out/demo/"
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 lint: $(STAMP)

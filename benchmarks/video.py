@@ -1,6 +1,7 @@
 """Video speed: faceanon end to end against plain PyAV decode + encode of the same clip.
 
     .venv/bin/python benchmarks/video.py [CLIP] [--mode swap|blur] [--seconds S] [--detect-every N]
+        [--min-face PX]
 
 Three runs on one clip, in this order, in one process:
   ceiling   plain PyAV: decode, encode with the sink's x264 settings (yuv420p in and out, no
@@ -26,9 +27,10 @@ import av
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.errors import WeightsError
+from stream.bench import ceiling
 from stream.build import RunSettings, build_pipeline
 from stream.concurrency import run_pipelined
-from stream.video_io import ENCODER, ENCODER_OPTIONS, VideoFileSink, VideoFileSource
+from stream.video_io import VideoFileSink, VideoFileSource
 from stream.videojob import anonymize_video
 
 DEFAULT_CLIP = Path(__file__).resolve().parents[2] / "shared" / "media" / "hamilton_640x360.mp4"
@@ -53,24 +55,6 @@ def cut(source: Path, seconds: float | None, folder: Path) -> Path:
     return target
 
 
-def ceiling(source: Path, output: Path) -> tuple[int, float]:
-    """Plain PyAV decode + x264 encode; (frames, seconds)."""
-    started = time.perf_counter()
-    frames = 0
-    with av.open(str(source)) as reader, av.open(str(output), "w") as writer:
-        inbound = reader.streams.video[0]
-        inbound.thread_type = "AUTO"
-        outbound = writer.add_stream(ENCODER, rate=inbound.average_rate, options=ENCODER_OPTIONS)
-        outbound.width, outbound.height = inbound.codec_context.width, inbound.codec_context.height
-        outbound.pix_fmt = "yuv420p"
-        for frame in reader.decode(inbound):
-            frame.pict_type = 0  # let the encoder choose
-            writer.mux(outbound.encode(frame))
-            frames += 1
-        writer.mux(outbound.encode(None))
-    return frames, time.perf_counter() - started
-
-
 def io_only(source: Path, output: Path) -> tuple[int, float]:
     """faceanon's source and sink with no face work; (frames, seconds)."""
     started = time.perf_counter()
@@ -79,15 +63,15 @@ def io_only(source: Path, output: Path) -> tuple[int, float]:
     return count, time.perf_counter() - started
 
 
-def pipeline_for(mode: str, detect_every: int):
-    settings = RunSettings(mode=mode, detect_every=detect_every)
+def pipeline_for(mode: str, detect_every: int, min_face: int | None):
+    settings = RunSettings(mode=mode, detect_every=detect_every, min_face=min_face)
     try:
         return settings, build_pipeline(settings, video=True)
     except WeightsError as error:
         if mode == "blur":
             raise
         print(f"note: {error}; measuring --mode blur instead")
-        settings = RunSettings(mode="blur", detect_every=detect_every)
+        settings = RunSettings(mode="blur", detect_every=detect_every, min_face=min_face)
         return settings, build_pipeline(settings, video=True)
 
 
@@ -97,12 +81,13 @@ def main() -> None:
     parser.add_argument("--mode", choices=("swap", "blur"), default="swap")
     parser.add_argument("--seconds", type=float, default=None, help="measure the first S only")
     parser.add_argument("--detect-every", type=int, default=1)
+    parser.add_argument("--min-face", type=int, default=None, help="default: the pipeline's")
     args = parser.parse_args()
     if not args.clip.is_file():
         print(f"skipped: no clip at {args.clip} (shared media, not part of the repository)")
         return
 
-    settings, pipeline = pipeline_for(args.mode, args.detect_every)
+    settings, pipeline = pipeline_for(args.mode, args.detect_every, args.min_face)
     with tempfile.TemporaryDirectory() as folder:
         clip = cut(args.clip, args.seconds, Path(folder))
         plain_frames, plain_seconds = ceiling(clip, Path(folder) / "ceiling.mp4")
@@ -114,7 +99,10 @@ def main() -> None:
     anon_fps = run.frames / run.seconds
     size = f"{run.info['width']}×{run.info['height']}"
     print(f"clip: {args.clip.name}, {size}, {run.frames} frames")
-    print(f"mode: {settings.mode}, detect every {settings.detect_every} frame(s)")
+    print(
+        f"mode: {settings.mode}, detect every {settings.detect_every} frame(s), smallest face "
+        f"{pipeline.detector.min_face_for(run.info['height'], run.info['width'])} px"
+    )
     print(f"{'run':<10}{'frames':>8}{'seconds':>10}{'fps':>9}")
     for name, frames, seconds in (
         ("ceiling", plain_frames, plain_seconds),

@@ -452,6 +452,28 @@ def synth(count: int, output: Path, seed: int, size: int, gender: str, temperatu
     click.echo(f"faceanon: {count} synthetic face(s) written to {output}")
 
 
+@cli.command()
+@click.option(
+    "--device", type=click.Choice(DEVICES), default="auto", show_default=True, help="Where to run."
+)
+@click.option(
+    "--samples",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=None,
+    help="Folder with group.png and clip.mp4 (default: the shipped samples).",
+)
+def bench(device: str, samples: Path | None) -> None:
+    """Speed figures on the shipped samples, each against a baseline measured in the same run."""
+    from .bench import run_bench
+
+    folder = samples or Path(__file__).resolve().parents[1] / "samples"
+    for name in ("group.png", "clip.mp4"):
+        if not (folder / name).is_file():
+            raise InputError(f"{folder / name} is missing (samples/make_samples.py makes it)")
+    for line in run_bench(folder, RunSettings(device=device)):
+        click.echo(line)
+
+
 def _check_report(report: Path | None, *others: Path) -> None:
     """Refuse a report path that names an input or output; fail now if it cannot be written."""
     if report is None:
