@@ -65,12 +65,15 @@ def resolve_kind(kind: str) -> str:
 class DetectorConfig:
     """`kind`: hog, cnn or auto; `min_face`: smallest face side wanted, None for frame-relative;
     `threshold`: added to dlib's decision threshold (negative finds more, less sure faces);
-    `tile`: the largest side of one detector call in scaled pixels (0: never tile)."""
+    `tile`: the largest side of one detector call in scaled pixels (0: never tile);
+    `min_face_fraction`: without `min_face`, the smallest face is this share of the short side
+    (within 20–120 px)."""
 
     kind: str = "hog"
     min_face: int | None = None
     threshold: float = 0.0
     tile: int = 2048
+    min_face_fraction: float = 1 / 20
 
 
 class FaceDetector:
@@ -83,9 +86,14 @@ class FaceDetector:
             raise ValueError(f"tile must be 0 or at least {10 * native:.0f} pixels")
         self.config = config
 
+    def min_face_for(self, height: int, width: int) -> int:
+        """The smallest face side, in frame pixels, the detector looks for in such a frame."""
+        fraction = self.config.min_face_fraction
+        return self.config.min_face or default_min_face(height, width, fraction)
+
     def scale_for(self, height: int, width: int) -> float:
         """The resize factor applied before detection."""
-        min_face = self.config.min_face or default_min_face(height, width)
+        min_face = self.min_face_for(height, width)
         return float(np.clip(_NATIVE_MIN_FACE[self.kind] / min_face, *_SCALE_LIMITS))
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
