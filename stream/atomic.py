@@ -27,6 +27,16 @@ def atomic_output(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def check_input_file(path: Path) -> None:
+    """Fail with one clear line unless `path` is an existing, non-empty file."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty")
+
+
 def make_folder(folder: Path) -> None:
     """Create an output folder and its parents, or fail with one clear line."""
     try:

@@ -318,30 +318,40 @@ def train() -> None:
     """Train the project's neural networks."""
 
 
+def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--data, --out, --seed, --cache-dir and --quiet of the training and fitting commands."""
+    options = [
+        click.option(
+            "--data",
+            required=True,
+            type=click.Path(path_type=Path, file_okay=False),
+            help="Face data folder (gender/ and celeba/, see README).",
+        ),
+        click.option(
+            "--out",
+            type=click.Path(path_type=Path, file_okay=False),
+            default=Path("weights"),
+            show_default=True,
+            help="Folder for the weights and their card.",
+        ),
+        click.option("--seed", type=int, default=None, help="Default: the card's seed, 1234."),
+        click.option(
+            "--cache-dir",
+            type=click.Path(path_type=Path, file_okay=False),
+            default=None,
+            help="Where aligned faces are cached (default: ~/.cache/faceanon).",
+        ),
+        click.option("--quiet", is_flag=True),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @train.command("classifier")
-@click.option(
-    "--data",
-    required=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Face data folder (gender/ and celeba/, see README).",
-)
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("weights"),
-    show_default=True,
-    help="Folder for the weights and their card.",
-)
-@click.option("--epochs", type=click.IntRange(1, 500), default=None, help="Default: 14.")
-@click.option("--seed", type=int, default=None)
+@data_options
+@click.option("--epochs", type=click.IntRange(1, 500), default=None, help="Default: 6.")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@click.option(
-    "--cache-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Where aligned faces are cached (default: ~/.cache/faceanon).",
-)
-@click.option("--quiet", is_flag=True)
 def train_classifier_command(
     data: Path,
     out: Path,
@@ -376,27 +386,7 @@ def fit() -> None:
 
 
 @fit.command("swapper")
-@click.option(
-    "--data",
-    required=True,
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Face data folder (gender/ and celeba/, see README).",
-)
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=Path("weights"),
-    show_default=True,
-    help="Folder for the model and its card.",
-)
-@click.option("--seed", type=int, default=None)
-@click.option(
-    "--cache-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Where aligned faces are cached (default: ~/.cache/faceanon).",
-)
-@click.option("--quiet", is_flag=True)
+@data_options
 def fit_swapper_command(
     data: Path, out: Path, seed: int | None, cache_dir: Path | None, quiet: bool
 ) -> None:

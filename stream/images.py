@@ -17,7 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipeline.errors import InputError
 
-from .atomic import atomic_output
+from .atomic import atomic_output, check_input_file
 
 MAX_PIXELS = 100_000_000  # larger images are refused as possible decompression bombs
 READ_FORMATS = {"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF"}
@@ -70,12 +70,7 @@ def output_format(path: Path) -> str:
 def read_image(path: Path) -> LoadedImage:
     """Open, validate and decode an image, or raise InputError with the reason."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if not path.is_file():
-        raise InputError(f"{path}: not a file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: file is empty")
+    check_input_file(path)
     if path.suffix.lower() in (".svg", ".svgz") or _looks_like_svg(path):
         raise InputError(f"{path}: {_REFUSED['SVG']}")
     try:

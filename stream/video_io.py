@@ -23,7 +23,7 @@ from av.video.reformatter import Interpolation
 
 from pipeline.errors import InputError
 
-from .atomic import atomic_output
+from .atomic import atomic_output, check_input_file
 from .audio_copy import AudioPassthrough
 from .frame import Frame
 from .orientation import Upright, upright_for
@@ -406,12 +406,7 @@ class _NoAudio:
 
 
 def _open_input(path: Path) -> av.container.InputContainer:
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if not path.is_file():
-        raise InputError(f"{path}: not a file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: file is empty")
+    check_input_file(path)
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as error:
