@@ -21,7 +21,7 @@ from pipeline.errors import FaceanonError, InputError
 from pipeline.facepipeline import MODES
 from pipeline.swap import SWAPPERS
 
-from .build import RunSettings, build_pipeline
+from .build import STREAM_MIN_FACE_FRACTION, RunSettings, build_pipeline
 
 log = logging.getLogger("faceanon")
 
@@ -74,7 +74,8 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "--min-face",
         type=click.IntRange(8, 4096),
         default=None,
-        help="Smallest face to find, in pixels (default: 1/20 of the short side).",
+        help="Smallest face to find, in pixels (default: 1/20 of the frame's short side for "
+        "image and batch, 1/8 for video and webcam; smaller is slower).",
     )
     @click.option("--no-identity", is_flag=True, help="Skip the face-descriptor identity readout.")
     @click.option(
@@ -194,7 +195,9 @@ def video(
     probe_video(source)
     check_video_output(source, output)
     _check_report(report, source, output)
-    settings = replace(settings, detect_every=detect_every)
+    settings = replace(
+        settings, detect_every=detect_every, min_face_fraction=STREAM_MIN_FACE_FRACTION
+    )
     pipeline = build_pipeline(settings, video=True)
     run = anonymize_video(source, output, pipeline, quiet=quiet)
     if report:
@@ -260,7 +263,9 @@ def webcam(
     if record is not None:
         check_video_output(Path(source), record)
     _check_report(report, Path(source), *([record] if record else []))
-    settings = replace(settings, detect_every=detect_every)
+    settings = replace(
+        settings, detect_every=detect_every, min_face_fraction=STREAM_MIN_FACE_FRACTION
+    )
     pipeline = build_pipeline(settings, video=True)
     stats = run_live(
         source,
@@ -297,7 +302,8 @@ def webcam(
     "--min-face",
     type=click.IntRange(8, 4096),
     default=None,
-    help="Smallest face to find, in pixels (default: 1/20 of the short side).",
+    help="Smallest face to find, in pixels (default: 1/20 of the frame's short side for "
+    "image and batch, 1/8 for video and webcam; smaller is slower).",
 )
 def classify(inputs: tuple[Path, ...], fmt: str, device: str, min_face: int | None) -> None:
     """Print the gender verdict of every face: csv rows file,gender,confidence, or json."""

@@ -56,6 +56,7 @@ def test_nested_folders_are_mirrored_and_only_media_processed(tree, tmp_path, ca
     assert len(rows["a.mp4"]["hash"]) == 40 and rows["a.mp4"]["frames"] == 12
     report = json.loads((out / "batch-report.json").read_text())
     assert report["command"] == "batch" and report["settings"]["mode"] == "blur"
+    assert report["settings"]["min_face_fraction"] == 1 / 20  # CCTV: small faces too
     assert sorted(report["not_media"]) == ["cam1/fake.mp4", "notes.txt"]
     assert report["totals"]["files"] == 5 and report["totals"]["done"] == 5
     assert report["totals"]["frames"] == 12 + 9 + 7 + 1 + 1

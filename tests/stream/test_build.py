@@ -1,0 +1,20 @@
+"""Settings reach the models they configure."""
+
+from __future__ import annotations
+
+from stream.build import STREAM_MIN_FACE_FRACTION, RunSettings, build_pipeline
+
+
+def test_smallest_face_follows_the_command_default_unless_given():
+    still = build_pipeline(RunSettings(mode="blur"))
+    stream = build_pipeline(
+        RunSettings(mode="blur", min_face_fraction=STREAM_MIN_FACE_FRACTION), video=True
+    )
+    given = build_pipeline(
+        RunSettings(mode="blur", min_face=30, min_face_fraction=STREAM_MIN_FACE_FRACTION)
+    )
+    assert still.detector.min_face_for(360, 640) == 20  # 1/20 of 360 is 18, raised to 20
+    assert still.detector.min_face_for(720, 1280) == 36
+    assert stream.detector.min_face_for(360, 640) == 45
+    assert stream.detector.min_face_for(720, 1280) == 90
+    assert given.detector.min_face_for(360, 640) == 30
