@@ -7,6 +7,7 @@ it through the import system without executing it.
 from __future__ import annotations
 
 import importlib.util
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -36,14 +37,22 @@ def model_path(name: str) -> Path:
     return path
 
 
-@cache
+# Detectors are made once per thread (milliseconds each), so detector threads scanning
+# different frames at once share no state; the other models are used by one thread only.
+_per_thread = threading.local()
+
+
 def hog_detector() -> dlib.fhog_object_detector:
-    return dlib.get_frontal_face_detector()
+    if not hasattr(_per_thread, "hog"):
+        _per_thread.hog = dlib.get_frontal_face_detector()
+    return _per_thread.hog
 
 
-@cache
 def cnn_detector() -> dlib.cnn_face_detection_model_v1:
-    return dlib.cnn_face_detection_model_v1(str(model_path("mmod_human_face_detector.dat")))
+    if not hasattr(_per_thread, "cnn"):
+        path = model_path("mmod_human_face_detector.dat")
+        _per_thread.cnn = dlib.cnn_face_detection_model_v1(str(path))
+    return _per_thread.cnn
 
 
 @cache

@@ -59,6 +59,8 @@ class DetectAhead(Generic[T]):
     None). `depth`: items pulled (and their detection started) before the first is handed
     out; 0 suits a consumer that reads ahead itself (a reader thread with a bounded queue),
     1 lets the detector work on the next frame while the caller processes this one.
+    `workers`: detector threads; with more than one, consecutive frames are scanned at the
+    same time (results still come in frame order).
     """
 
     def __init__(
@@ -68,15 +70,17 @@ class DetectAhead(Generic[T]):
         image_of: Callable[[T], np.ndarray],
         every: int = 1,
         depth: int = 0,
+        workers: int = 1,
     ) -> None:
         self.items = items
         self.detector = detector
         self.image_of = image_of
         self.every = max(1, every)
         self.depth = depth
+        self.workers = max(1, workers)
 
     def __iter__(self) -> Iterator[tuple[T, Future[Found] | None]]:
-        pool = ThreadPoolExecutor(1, thread_name_prefix="faceanon-detect")
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="faceanon-detect")
         waiting: deque[tuple[T, Future[Found] | None]] = deque()
         try:
             for index, item in enumerate(self.items):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ from .report import Tally
 from .video_io import OUTPUT_FORMATS, VideoFileSink, VideoFileSource
 
 VIDEO_SUFFIXES = tuple(OUTPUT_FORMATS)
+# Detector threads: consecutive frames are scanned at once (dlib releases the GIL), up to one
+# per core beside the face work, at least two (2 cores, 640×360 one-face clip: 11.9 → 14.5 fps).
+DETECT_WORKERS = max(2, min(4, (os.cpu_count() or 1) - 1))
 
 
 @dataclass(frozen=True)
@@ -74,9 +78,11 @@ def anonymize_video(
         def count(*_: object) -> None:
             bar.update(1)
 
-        # The detector runs in its own thread on the frames the reader has queued, ahead of
+        # The detector runs in its own threads on the frames the reader has queued, ahead of
         # the face work on this one.
-        ahead = DetectAhead(frames, pipeline.detector, _image, pipeline.detect_every)
+        ahead = DetectAhead(
+            frames, pipeline.detector, _image, pipeline.detect_every, workers=DETECT_WORKERS
+        )
         with VideoFileSink(output, info, audio_from=source) as sink:
             done = run_pipelined(ahead, process, sink.write, on_item=count)
         bar.close()

@@ -86,3 +86,20 @@ def test_tracker_uses_detections_found_ahead():
     assert detector.calls == []  # the tracker did not run the detector itself
     assert faces[0].box == Box(40, 0, 50, 10)
     assert timer.seconds["detect"] == 0.25
+
+
+class UnevenDetector(RecordingDetector):
+    """Even frames take longer, so with two threads later frames finish first."""
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        time.sleep(0.03 if int(frame[0, 0, 0]) % 2 == 0 else 0.0)
+        return super().detect(frame)
+
+
+def test_two_detector_threads_scan_frames_at_once_and_keep_frame_order():
+    detector = UnevenDetector()
+    paired = list(DetectAhead(frames(8), detector, lambda f: f, depth=8, workers=2))
+    lefts = [future.result().detections[0].box.left for _, future in paired]
+    assert lefts == list(range(8))
+    assert len(detector.threads) == 2
+    assert detector.calls != sorted(detector.calls)  # they did finish out of order
