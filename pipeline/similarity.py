@@ -4,7 +4,8 @@ Pixel similarity is the original study's measure: the cosine of the original and
 aligned crops as flat vectors (pixels scaled to [-1, 1]), reported as (cos + 1) / 2 in percent.
 Identity similarity compares dlib's 128-D face descriptors: their cosine in percent, and their
 Euclidean distance, below 0.6 of which dlib's recogniser calls two faces the same person.
-Descriptors cost about 75 ms a face on a CPU, so callers decide when to compute them.
+A descriptor costs about 130 ms on this CPU (two per face; two threads measured no faster,
+as dlib keeps the GIL), so callers decide when to compute them.
 """
 
 from __future__ import annotations

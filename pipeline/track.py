@@ -34,7 +34,8 @@ class TrackerConfig:
     min_iou: float = 0.2
     vote_frames: int = 8
     lock_confidence: float = 0.9
-    identity_every: int = 50  # frames between identity readouts of one track (≈75 ms each)
+    # frames between identity readouts of one track (a readout: two descriptors, ≈260 ms)
+    identity_every: int = 50
 
 
 @dataclass
