@@ -23,12 +23,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.detect import DetectorConfig, FaceDetector, merge_detections
 from pipeline.types import Detection
+from stream.build import STREAM_MIN_FACE_FRACTION
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
 CLIPS = ("cctv_overhead_720p50.avi", "hamilton_640x360.mp4")
 MATCH_IOU = 0.3
 SETTINGS = {
-    "default (hog, 1/20 of short side)": DetectorConfig(kind="auto"),
+    "image/batch default (1/20 of short side)": DetectorConfig(kind="auto"),
+    "video/webcam default (1/8 of short side)": DetectorConfig(
+        kind="auto", min_face_fraction=STREAM_MIN_FACE_FRACTION
+    ),
     "hog, min face 20 (tiled 4×)": DetectorConfig(kind="hog", min_face=20),
     "hog, min face 20, untiled": DetectorConfig(kind="hog", min_face=20, tile=0),
     "cnn, min face 40": DetectorConfig(kind="cnn", min_face=40),
