@@ -25,6 +25,11 @@ from .build import STREAM_MIN_FACE_FRACTION, RunSettings, build_pipeline
 
 log = logging.getLogger("faceanon")
 
+MIN_FACE_HELP = (
+    "Smallest face to find, in pixels (default: 1/20 of the frame's short side for image and "
+    "batch, 1/8 for video and webcam; smaller is slower)."
+)
+
 
 def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options every face-processing command shares, gathered into `settings`."""
@@ -74,8 +79,7 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "--min-face",
         type=click.IntRange(8, 4096),
         default=None,
-        help="Smallest face to find, in pixels (default: 1/20 of the frame's short side for "
-        "image and batch, 1/8 for video and webcam; smaller is slower).",
+        help=MIN_FACE_HELP,
     )
     @click.option("--no-identity", is_flag=True, help="Skip the face-descriptor identity readout.")
     @click.option(
@@ -302,8 +306,7 @@ def webcam(
     "--min-face",
     type=click.IntRange(8, 4096),
     default=None,
-    help="Smallest face to find, in pixels (default: 1/20 of the frame's short side for "
-    "image and batch, 1/8 for video and webcam; smaller is slower).",
+    help=MIN_FACE_HELP,
 )
 def classify(inputs: tuple[Path, ...], fmt: str, device: str, min_face: int | None) -> None:
     """Print the gender verdict of every face: csv rows file,gender,confidence, or json."""
