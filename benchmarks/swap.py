@@ -54,7 +54,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--faces", type=int, default=600)
     parser.add_argument(
-        "--identity", type=int, default=200, help="faces given the 75 ms descriptor"
+        "--identity",
+        type=int,
+        default=200,
+        help="faces given the identity descriptors (~130 ms each)",
     )
     parser.add_argument("--strength", type=float, default=None)
     args = parser.parse_args()
