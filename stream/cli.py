@@ -396,17 +396,30 @@ def fit() -> None:
 
 @fit.command("swapper")
 @data_options
+@click.option(
+    "--strength-only",
+    is_flag=True,
+    help="Keep the model in OUT; choose its default strength again (calibration only).",
+)
 def fit_swapper_command(
-    data: Path, out: Path, seed: int | None, cache_dir: Path | None, quiet: bool
+    data: Path,
+    out: Path,
+    seed: int | None,
+    cache_dir: Path | None,
+    quiet: bool,
+    strength_only: bool,
 ) -> None:
     """Fit the latent face model, choose its default strength, and write it to OUT."""
     from dataclasses import replace
 
-    from pipeline.training.latent_fit import FitConfig, fit_swapper
+    from pipeline.training.latent_fit import FitConfig, fit_swapper, recalibrate_strength
 
     _check_data(data)
     config = FitConfig() if seed is None else replace(FitConfig(), seed=seed)
-    card = fit_swapper(data, out, config, cache_dir=cache_dir, quiet=quiet)
+    if strength_only:
+        card = recalibrate_strength(data, out, config, cache_dir=cache_dir, quiet=quiet)
+    else:
+        card = fit_swapper(data, out, config, cache_dir=cache_dir, quiet=quiet)
     click.echo(
         f"faceanon: latent swapper written to {out} "
         f"(default strength α = {card['default_strength']})"

@@ -21,7 +21,7 @@ from ..latent.model import LatentFaceModel, control_points, hull_weight
 from ..latent.swapper import CARD_KIND, CARD_NAME, CARD_VERSION, LatentSwapper
 from ..latent.warp import delaunay, warp
 from ..types import Gender
-from ..weights import write_card
+from ..weights import read_card, write_card
 from .facecache import UNLABELLED, FaceSet, prepare_faces
 from .swap_eval import SwapEvaluator, SwapFigures, load_cases
 
@@ -42,6 +42,7 @@ class FitConfig:
     identity_faces: int = 150
     flip_target: float = 0.97
     detect_target: float = 0.98
+    identity_target: float = 0.90  # share of faces a face recogniser no longer matches
     seed: int = 1234
 
 
@@ -221,26 +222,54 @@ def _pca(data: np.ndarray, mean: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
 
 
 def choose_strength(
-    evaluator: SwapEvaluator, cases, config: FitConfig, quiet: bool = False
-) -> tuple[float, list[SwapFigures]]:
-    """The smallest α of the grid whose swaps flip ≥ flip_target of faces in both directions
-    while dlib still detects ≥ detect_target of them (else the last α tried)."""
-    tried = []
+    evaluator: SwapEvaluator, cases, identity_cases, config: FitConfig, quiet: bool = False
+) -> tuple[float, list[SwapFigures], SwapFigures]:
+    """The smallest α of the grid whose swaps flip ≥ flip_target of `cases` in both directions,
+    keep ≥ detect_target of them detectable by dlib, and leave ≥ identity_target of
+    `identity_cases` unmatched by dlib's face recogniser. When detection gives out before the
+    identity target is reached, the strongest α that still met the other two (privacy before
+    naturalness); when none did, the last α tried. Returns α, the figures of every α tried,
+    and the identity figures at α."""
+    tried: list[SwapFigures] = []
+    best: tuple[float, SwapFigures] | None = None
     for alpha in config.alpha_grid:
         figures = evaluator.evaluate(cases, alpha, quiet=quiet)
         tried.append(figures)
         if not quiet:
             print(figures.summary())
-        if meets_targets(figures, config):
-            return alpha, tried
         if figures.detected_rate < config.detect_target:
-            break  # stronger swaps only lose more detections: no larger α can meet the targets
-    return tried[-1].alpha, tried
+            break  # stronger swaps only lose more detections
+        if not meets_targets(figures, config):
+            continue
+        identity = evaluator.evaluate(identity_cases, alpha, identity=True, quiet=quiet)
+        if not quiet:
+            print(identity.summary())
+        best = (alpha, identity)
+        if identity.unmatched_rate >= config.identity_target:
+            break
+    if best is None:
+        alpha = tried[-1].alpha
+        return alpha, tried, evaluator.evaluate(identity_cases, alpha, identity=True, quiet=quiet)
+    return best[0], tried, best[1]
 
 
 def meets_targets(figures: SwapFigures, config: FitConfig) -> bool:
+    """The flip and detection targets (identity is measured on its own, smaller set)."""
     flips = [figures.flip_rate(g) for g in Gender]
     return min(flips) >= config.flip_target and figures.detected_rate >= config.detect_target
+
+
+def strength_rule(config: FitConfig, faces: int, identity_faces: int) -> str:
+    """The card's account of how α was chosen."""
+    return (
+        f"the smallest α in {list(config.alpha_grid)} at which the project's classifier calls "
+        f"≥ {config.flip_target:.0%} of {faces} gender/val faces the other gender in both "
+        f"directions, dlib still detects ≥ {config.detect_target:.0%} of those it detected "
+        f"before, and dlib's face recogniser no longer matches ≥ {config.identity_target:.0%} of "
+        f"{identity_faces} of them (descriptor distance ≥ 0.6), all measured through the whole "
+        "pipeline (swap, paste back, re-detect, re-align, classify); if detection gives out "
+        "first, the strongest α that kept the flip and detection targets"
+    )
 
 
 @dataclass
@@ -262,9 +291,9 @@ def calibrate(
     config: FitConfig,
     quiet: bool = False,
 ) -> tuple[Candidate, list[Candidate]]:
-    """Calibrate α for every variant (direction × shape gain), measure identity at that α,
-    and pick: variants meeting the flip and detection targets first, then the one a face
-    recogniser matches least often, then the higher pixel similarity."""
+    """Calibrate α for every variant (direction × shape gain) and pick: variants meeting the
+    flip and detection targets first, then the one a face recogniser matches least often at
+    its α, then the higher pixel similarity."""
     candidates = []
     for name, base in variants.items():
         for gain in config.shape_gains:
@@ -273,20 +302,37 @@ def calibrate(
             if not quiet:
                 print(f"calibrating: {label}")
             evaluator = SwapEvaluator(classifier, LatentSwapper(model))
-            alpha, tried = choose_strength(evaluator, cases, config, quiet)
-            at_alpha = evaluator.evaluate(identity_cases, alpha, identity=True, quiet=quiet)
+            alpha, tried, at_alpha = choose_strength(
+                evaluator, cases, identity_cases, config, quiet
+            )
             candidates.append(Candidate(label, model, alpha, at_alpha, tried))
             if not quiet:
                 print(label, at_alpha.summary())
 
     def rank(c: Candidate) -> tuple:
+        at = next(f for f in c.tried if f.alpha == c.alpha)
         return (
-            meets_targets(c.tried[-1], config),
+            meets_targets(at, config),
             round(c.at_alpha.unmatched_rate, 2),
             float(np.mean(c.at_alpha.pixel)),
         )
 
     return max(candidates, key=rank), candidates
+
+
+def calibration_cases(data: Path, faces: FaceSet, config: FitConfig, quiet: bool = False):
+    """The gender/val faces α is calibrated on (`calibration_faces` of each class, drawn with
+    the fit's seed) and the evenly spaced subset identity is measured on."""
+    rng = np.random.default_rng(config.seed)
+    val = faces.where("val")
+    pick = np.concatenate(
+        [
+            rng.permutation(np.flatnonzero(val.labels == k))[: config.calibration_faces]
+            for k in (0, 1)
+        ]
+    )
+    cases = load_cases(data, val.names[pick], val.labels[pick], quiet)
+    return cases, cases[:: max(1, len(cases) // config.identity_faces)]
 
 
 def fit_swapper(
@@ -298,7 +344,6 @@ def fit_swapper(
 ) -> dict:
     """Fit, calibrate, save `latent_swapper.npz` and its card; return the card."""
     started = time.time()
-    rng = np.random.default_rng(config.seed)
     classifier = GenderClassifier.load(device="cpu")
     faces = prepare_faces(data, size=FIT_SIZE, cache_dir=cache_dir, quiet=quiet)
     fit_set = faces.subset(np.isin(faces.splits, ["train", "unlabelled"]))
@@ -317,15 +362,7 @@ def fit_swapper(
     variants, facts = fit_model(fit_set, labels, config, quiet)
     facts["classifier_labelled_photos"] = int(sure.sum())
 
-    val = faces.where("val")
-    pick = np.concatenate(
-        [
-            rng.permutation(np.flatnonzero(val.labels == k))[: config.calibration_faces]
-            for k in (0, 1)
-        ]
-    )
-    cases = load_cases(data, val.names[pick], val.labels[pick], quiet)
-    identity_cases = cases[:: max(1, len(cases) // config.identity_faces)]
+    cases, identity_cases = calibration_cases(data, faces, config, quiet)
     chosen, candidates = calibrate(variants, classifier, cases, identity_cases, config, quiet)
     model = replace(chosen.model, default_strength=float(chosen.alpha))
 
@@ -341,13 +378,9 @@ def fit_swapper(
         "shape_gain": model.shape_gain,
         "direction": chosen.name,
         "strength_choice": (
-            f"for each variant, the smallest α in {list(config.alpha_grid)} at which the "
-            f"project's classifier calls ≥ {config.flip_target:.0%} of {len(cases)} gender/val "
-            f"faces the other gender in both directions and dlib still detects ≥ "
-            f"{config.detect_target:.0%} of those it detected before, measured through the whole "
-            "pipeline (swap, paste back, re-detect, re-align, classify); then the variant a face "
-            f"recogniser matches least often at its α ({len(identity_cases)} faces), then the "
-            "higher pixel similarity"
+            f"for each variant, {strength_rule(config, len(cases), len(identity_cases))}; then "
+            "the variant a face recogniser matches least often at its α, then the higher pixel "
+            "similarity"
         ),
         "candidates": [
             {
@@ -362,3 +395,43 @@ def fit_swapper(
     }
     write_card(out_dir, CARD_NAME, CARD_KIND, CARD_VERSION, path, **card)
     return card
+
+
+def recalibrate_strength(
+    data: Path,
+    weights_dir: Path,
+    config: FitConfig = FitConfig(),
+    cache_dir: Path | None = None,
+    quiet: bool = False,
+) -> dict:
+    """Choose the fitted model's default α again by `choose_strength` (the model itself is not
+    refitted), on the same calibration faces a fit uses; rewrite the model's strength and its
+    card, which keeps the fit's record and adds this one. Returns the card."""
+    started = time.time()
+    card, path = read_card(CARD_NAME, CARD_KIND, CARD_VERSION, weights_dir)
+    model = LatentFaceModel.load(path)
+    classifier = GenderClassifier.load(device="cpu")
+    faces = prepare_faces(data, size=FIT_SIZE, cache_dir=cache_dir, quiet=quiet)
+    cases, identity_cases = calibration_cases(data, faces, config, quiet)
+    evaluator = SwapEvaluator(classifier, LatentSwapper(model))
+    alpha, tried, at_alpha = choose_strength(evaluator, cases, identity_cases, config, quiet)
+    replace(model, default_strength=float(alpha)).save(path)
+    fields = {k: v for k, v in card.items() if k not in ("name", "kind", "version", "file")}
+    fields.pop("sha256", None)
+    fields["fit_strength_choice"] = {
+        "default_strength": card.get("default_strength"),
+        "rule": card.get("strength_choice"),
+    }
+    fields["default_strength"] = alpha
+    fields["strength_choice"] = (
+        f"recalibrated for the variant {card.get('direction')!r}: "
+        f"{strength_rule(config, len(cases), len(identity_cases))}"
+    )
+    fields["recalibration"] = {
+        "at_alpha": at_alpha.summary(),
+        "grid": [f.summary() for f in tried],
+        "identity_target": config.identity_target,
+        "minutes": round((time.time() - started) / 60, 1),
+    }
+    write_card(path.parent, CARD_NAME, CARD_KIND, CARD_VERSION, path, **fields)
+    return read_card(CARD_NAME, CARD_KIND, CARD_VERSION, path.parent)[0]

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 
 from pipeline.align import align_face
 from pipeline.latent.swapper import LatentSwapper
-from pipeline.training.latent_fit import FitConfig, discriminant_direction, fit_swapper
+from pipeline.training.latent_fit import (
+    FitConfig,
+    choose_strength,
+    discriminant_direction,
+    fit_swapper,
+    recalibrate_strength,
+)
+from pipeline.training.swap_eval import SwapFigures
 from pipeline.types import Gender
 
 TINY = FitConfig(
@@ -67,3 +75,60 @@ def test_discriminant_separates_better_than_the_centres():
     centres = codes[labels == 1].mean(0) - codes[labels == 0].mean(0)
     fisher = discriminant_direction(codes, codes.std(axis=0), labels, ridge=1e-3)
     assert accuracy(fisher) > accuracy(centres) + 0.05
+
+
+class ScriptedEvaluator:
+    """Stands in for the swap evaluator: per α, (flip %, still detected %, unmatched %)."""
+
+    def __init__(self, table: dict[float, tuple[int, int, int]]) -> None:
+        self.table = table
+        self.identity_calls: list[float] = []
+
+    def evaluate(self, cases, alpha, identity=False, quiet=True) -> SwapFigures:
+        flip, detected, unmatched = self.table[alpha]
+        figures = SwapFigures(alpha, faces=100, detected=detected, detectable=100)
+        figures.flipped = {g.value: [flip, 100] for g in Gender}
+        if identity:
+            self.identity_calls.append(alpha)
+            figures.distances = [0.7] * unmatched + [0.5] * (100 - unmatched)
+        return figures
+
+
+GRID = FitConfig(alpha_grid=(1.0, 1.5, 2.0, 2.5, 3.0))
+
+
+def test_strength_is_the_smallest_meeting_flip_detection_and_identity():
+    evaluator = ScriptedEvaluator(
+        {1.0: (90, 100, 10), 1.5: (98, 99, 40), 2.0: (99, 99, 91), 2.5: (99, 97, 97)}
+    )
+    alpha, tried, identity = choose_strength(evaluator, [], [], GRID)
+    assert alpha == 2.0 and identity.unmatched_rate == 0.91
+    assert [f.alpha for f in tried] == [1.0, 1.5, 2.0]
+    assert evaluator.identity_calls == [1.5, 2.0]  # only where flips and detection were met
+
+
+def test_strength_prefers_identity_until_detection_gives_out():
+    evaluator = ScriptedEvaluator(
+        {1.0: (98, 99, 30), 1.5: (99, 99, 60), 2.0: (99, 97, 95), 2.5: (99, 90, 99)}
+    )
+    alpha, tried, identity = choose_strength(evaluator, [], [], GRID)
+    assert alpha == 1.5 and identity.unmatched_rate == 0.6
+    assert [f.alpha for f in tried] == [1.0, 1.5, 2.0]  # stops once detection falls short
+
+
+def test_recalibration_keeps_the_model_and_records_both_choices(tiny_data, tmp_path):
+    weights = tmp_path / "w"
+    fit_swapper(tiny_data, weights, TINY, cache_dir=tmp_path / "cache", quiet=True)
+    before = dict(np.load(weights / "latent_swapper.npz"))
+    config = replace(TINY, alpha_grid=(2.0, 3.0))
+    card = recalibrate_strength(
+        tiny_data, weights, config, cache_dir=tmp_path / "cache", quiet=True
+    )
+    after = dict(np.load(weights / "latent_swapper.npz"))
+    assert card["default_strength"] in (2.0, 3.0)
+    assert LatentSwapper.load(weights).default_strength == card["default_strength"]
+    assert card["fit_strength_choice"]["default_strength"] in TINY.alpha_grid
+    assert card["recalibration"]["grid"][0]["alpha"] == 2.0
+    assert "model" in card and "candidates" in card  # the fit's record is kept
+    for name in ("shape_basis", "texture_basis", "direction_texture"):
+        assert np.array_equal(before[name], after[name]), name
