@@ -133,12 +133,14 @@ class FaceDetector:
         """One detector call on `image` resized by `scale`; boxes in the frame's pixels
         (`at`: where `image` lies in the frame)."""
         small = _resize(image, scale)
+        rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
         if self.kind == "hog":
-            # HOG on gray: a quarter faster than on colour, the same faces found (677 vs 678
-            # of 700 CelebA photos, measured)
-            found = _run_hog(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), self.config.threshold)
+            # On colour, not gray: gray is a quarter faster and finds the same faces in photos
+            # (677 vs 678 of 700 CelebA), but loses swapped faces the swap calibration counts
+            # on (still detected after α = 1.5: 96.6 % on gray against 98.1 %, 580 faces).
+            found = _run_hog(rgb, self.config.threshold)
         else:
-            found = _run_cnn(cv2.cvtColor(small, cv2.COLOR_BGR2RGB), self.config.threshold)
+            found = _run_cnn(rgb, self.config.threshold)
         dx, dy = (at.left, at.top) if at is not None else (0.0, 0.0)
         detections = []
         for box, score in found:
@@ -197,8 +199,8 @@ def _resize(frame: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(frame, size, interpolation=interpolation)
 
 
-def _run_hog(gray: np.ndarray, threshold: float) -> list[tuple[Box, float]]:
-    rects, scores, _ = models.hog_detector().run(gray, 0, threshold)
+def _run_hog(rgb: np.ndarray, threshold: float) -> list[tuple[Box, float]]:
+    rects, scores, _ = models.hog_detector().run(rgb, 0, threshold)
     return [(_box(r), float(s)) for r, s in zip(rects, scores, strict=True)]
 
 

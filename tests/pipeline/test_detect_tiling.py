@@ -23,10 +23,10 @@ class SquareFinder:
     def __init__(self) -> None:
         self.sides: list[int] = []
 
-    def __call__(self, gray: np.ndarray, threshold: float) -> list[tuple[Box, float]]:
-        self.sides.append(max(gray.shape[:2]))
-        height, width = gray.shape[:2]
-        white = (gray > 200).astype(np.uint8)
+    def __call__(self, rgb: np.ndarray, threshold: float) -> list[tuple[Box, float]]:
+        self.sides.append(max(rgb.shape[:2]))
+        height, width = rgb.shape[:2]
+        white = (rgb.min(axis=2) > 200).astype(np.uint8)
         count, _, stats, _ = cv2.connectedComponentsWithStats(white)
         found = []
         for x, y, w, h, _ in stats[1:count]:
