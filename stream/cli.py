@@ -21,13 +21,18 @@ from pipeline.errors import FaceanonError, InputError
 from pipeline.facepipeline import MODES
 from pipeline.swap import SWAPPERS
 
-from .build import STREAM_MIN_FACE_FRACTION, RunSettings, build_pipeline
+from .build import (
+    STREAM_MIN_FACE_FRACTION,
+    WEBCAM_MIN_FACE_FRACTION,
+    RunSettings,
+    build_pipeline,
+)
 
 log = logging.getLogger("faceanon")
 
 MIN_FACE_HELP = (
     "Smallest face to find, in pixels (default: 1/20 of the frame's short side for image and "
-    "batch, 1/8 for video and webcam; smaller is slower)."
+    "batch, 1/8 for video, 1/6 for webcam; smaller is slower)."
 )
 
 
@@ -268,7 +273,7 @@ def webcam(
         check_video_output(Path(source), record)
     _check_report(report, Path(source), *([record] if record else []))
     settings = replace(
-        settings, detect_every=detect_every, min_face_fraction=STREAM_MIN_FACE_FRACTION
+        settings, detect_every=detect_every, min_face_fraction=WEBCAM_MIN_FACE_FRACTION
     )
     pipeline = build_pipeline(settings, video=True)
     stats = run_live(

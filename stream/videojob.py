@@ -23,7 +23,7 @@ from .video_io import OUTPUT_FORMATS, VideoFileSink, VideoFileSource
 
 VIDEO_SUFFIXES = tuple(OUTPUT_FORMATS)
 # Detector threads: consecutive frames are scanned at once (dlib releases the GIL), up to one
-# per core beside the face work, at least two (2 cores, 640×360 one-face clip: 11.9 → 14.5 fps).
+# per core beside the face work, at least two (2 cores, 640×360 one-face clip: 8.8 → 12.2 fps).
 DETECT_WORKERS = max(2, min(4, (os.cpu_count() or 1) - 1))
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from stream.build import STREAM_MIN_FACE_FRACTION, RunSettings, build_pipeline
+from stream.build import (
+    STREAM_MIN_FACE_FRACTION,
+    WEBCAM_MIN_FACE_FRACTION,
+    RunSettings,
+    build_pipeline,
+)
 
 
 def test_smallest_face_follows_the_command_default_unless_given():
@@ -18,3 +23,7 @@ def test_smallest_face_follows_the_command_default_unless_given():
     assert stream.detector.min_face_for(360, 640) == 45
     assert stream.detector.min_face_for(720, 1280) == 90
     assert given.detector.min_face_for(360, 640) == 30
+    webcam = build_pipeline(
+        RunSettings(mode="blur", min_face_fraction=WEBCAM_MIN_FACE_FRACTION), video=True
+    )
+    assert webcam.detector.min_face_for(480, 640) == 80
