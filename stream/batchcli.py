@@ -107,7 +107,11 @@ def batch(
         gpus=gpus if ray_address is None else int(settings.device != "cpu"),
         quiet=quiet,
     )
-    outcome = run_batch(options, replace(settings, detect_every=detect_every))
+    # Local workers share this machine's cores: the detector threads of each get their share
+    # (a lone worker scans two frames at once; two workers on two cores one each).
+    threads = max(1, (os.cpu_count() or 2) // workers) if ray_address is None and workers else None
+    settings = replace(settings, detect_every=detect_every, detect_threads=threads)
+    outcome = run_batch(options, settings)
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(outcome.report.read_text())

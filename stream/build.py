@@ -37,6 +37,7 @@ class RunSettings:
     min_face_fraction: float = 1 / 20
     identity: bool = True
     detect_every: int = 1  # video: run the detector on every k-th frame, track in between
+    detect_threads: int | None = None  # video: detector threads (None: as many as pay off)
 
     def as_report(self) -> dict[str, Any]:
         fields = asdict(self)

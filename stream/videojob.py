@@ -53,8 +53,10 @@ def anonymize_video(
     pipeline: FacePipeline,
     quiet: bool = False,
     progress_position: int = 0,
+    detect_workers: int | None = None,
 ) -> VideoRun:
-    """Decode, anonymize every frame, re-encode with the source's timing and audio."""
+    """Decode, anonymize every frame, re-encode with the source's timing and audio;
+    `detect_workers` detector threads (default `DETECT_WORKERS`)."""
     tally = Tally()
     started = time.perf_counter()
     with VideoFileSource(source) as frames:
@@ -81,7 +83,11 @@ def anonymize_video(
         # The detector runs in its own threads on the frames the reader has queued, ahead of
         # the face work on this one.
         ahead = DetectAhead(
-            frames, pipeline.detector, _image, pipeline.detect_every, workers=DETECT_WORKERS
+            frames,
+            pipeline.detector,
+            _image,
+            pipeline.detect_every,
+            workers=detect_workers or DETECT_WORKERS,
         )
         with VideoFileSink(output, info, audio_from=source) as sink:
             done = run_pipelined(ahead, process, sink.write, on_item=count)

@@ -19,7 +19,7 @@ import sys
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
@@ -166,7 +166,8 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 def _note_settings(manifest: Manifest, settings: RunSettings, overwrite: bool) -> None:
-    now = json.dumps(settings.as_report(), sort_keys=True)
+    # What shapes the outputs; the detector thread count does not.
+    now = json.dumps(replace(settings, detect_threads=None).as_report(), sort_keys=True)
     before = manifest.meta("settings")
     if before is not None and before != now and not overwrite:
         log.warning(

@@ -127,7 +127,13 @@ def _run_file(job: FileJob, settings: RunSettings) -> Tally:
         return tally
     from ..videojob import anonymize_video, video_report
 
-    run = anonymize_video(job.source, job.output, video_pipeline(settings), quiet=True)
+    run = anonymize_video(
+        job.source,
+        job.output,
+        video_pipeline(settings),
+        quiet=True,
+        detect_workers=settings.detect_threads,
+    )
     if job.report is not None:
         record = video_report(run, job.source, job.output)
         write_report(job.report, "batch", settings.as_report(), [record], run.tally)

@@ -57,6 +57,7 @@ def test_nested_folders_are_mirrored_and_only_media_processed(tree, tmp_path, ca
     report = json.loads((out / "batch-report.json").read_text())
     assert report["command"] == "batch" and report["settings"]["mode"] == "blur"
     assert report["settings"]["min_face_fraction"] == 1 / 20  # CCTV: small faces too
+    assert report["settings"]["detect_threads"] >= 1  # the cores shared among local workers
     assert sorted(report["not_media"]) == ["cam1/fake.mp4", "notes.txt"]
     assert report["totals"]["files"] == 5 and report["totals"]["done"] == 5
     assert report["totals"]["frames"] == 12 + 9 + 7 + 1 + 1
