@@ -23,7 +23,7 @@ from ..latent.warp import delaunay, warp
 from ..types import Gender
 from ..weights import read_card, write_card
 from .facecache import UNLABELLED, FaceSet, prepare_faces
-from .swap_eval import SwapEvaluator, SwapFigures, load_cases
+from .swap_eval import FaceCase, SwapEvaluator, SwapFigures, load_cases
 
 FIT_SIZE = 192
 
@@ -268,7 +268,7 @@ def strength_rule(config: FitConfig, faces: int, identity_faces: int) -> str:
         f"before, and dlib's face recogniser no longer matches ≥ {config.identity_target:.0%} of "
         f"{identity_faces} of them (descriptor distance ≥ 0.6), all measured through the whole "
         "pipeline (swap, paste back, re-detect, re-align, classify); if detection gives out "
-        "first, the strongest α that kept the flip and detection targets"
+        "first, the strongest α that kept the flip and detection targets, else the last α tried"
     )
 
 
@@ -320,7 +320,9 @@ def calibrate(
     return max(candidates, key=rank), candidates
 
 
-def calibration_cases(data: Path, faces: FaceSet, config: FitConfig, quiet: bool = False):
+def calibration_cases(
+    data: Path, faces: FaceSet, config: FitConfig, quiet: bool = False
+) -> tuple[list[FaceCase], list[FaceCase]]:
     """The gender/val faces α is calibrated on (`calibration_faces` of each class, drawn with
     the fit's seed) and the evenly spaced subset identity is measured on."""
     rng = np.random.default_rng(config.seed)
