@@ -70,6 +70,12 @@ class InputSpec:
         return ((x - mean) / std).contiguous()
 
 
+def mirror_logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The logits of each input plus those of its mirror image, in one forward pass."""
+    both = model(torch.cat([x, x.flip(-1)]))
+    return both[: len(x)] + both[len(x) :]
+
+
 class GenderClassifier:
     """The trained ResNet-18. Averages each face with its mirror image (cheap, steadier)."""
 
@@ -104,8 +110,7 @@ class GenderClassifier:
         windows = torch.from_numpy(self.spec.windows(images)).to(self.device)
         x = self.spec.normalise(windows)
         with torch.inference_mode():
-            both = self.model(torch.cat([x, x.flip(-1)]))
-            logits = both[: len(images)] + both[len(images) :]
+            logits = mirror_logits(self.model, x)
         return torch.softmax(logits / 2, dim=1).cpu().numpy()
 
     def classify(self, crops: Sequence[AlignedCrop]) -> list[Verdict]:

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from ..classify import CARD_KIND, CARD_NAME, CARD_VERSION, CLASSES, InputSpec
+from ..classify import CARD_KIND, CARD_NAME, CARD_VERSION, CLASSES, InputSpec, mirror_logits
 from ..device import resolve_device
 from ..resnet import ResNet18
 from ..weights import write_card
@@ -90,7 +90,7 @@ def accuracy_table(
         for start in range(0, len(faces), batch_size):
             windows = spec.windows(np.asarray(faces.crops[start : start + batch_size]))
             x = spec.normalise(torch.from_numpy(windows).to(device))
-            logits = model(x) + model(x.flip(-1))
+            logits = mirror_logits(model, x)
             predictions.append(logits.argmax(1).cpu().numpy())
     predicted = np.concatenate(predictions) if predictions else np.zeros(0, int)
     labels = faces.labels.astype(int)
@@ -238,7 +238,7 @@ def _pseudo_labels(
         for start in range(0, len(region), 256):
             window = np.ascontiguousarray(region[start : start + 256, my:-my, mx:-mx])
             x = spec.normalise(torch.from_numpy(window).to(device))
-            probs.append(torch.softmax(model(x) + model(x.flip(-1)), dim=1).cpu().numpy())
+            probs.append(torch.softmax(mirror_logits(model, x), dim=1).cpu().numpy())
     p = np.concatenate(probs) if probs else np.zeros((0, 2))
     return p.max(axis=1) >= confidence, p.argmax(axis=1).astype(np.int64)
 
