@@ -30,12 +30,20 @@ class Swapper(Protocol):
 SWAPPERS = ("latent", "pix2pixhd")
 
 
-def load_swapper(name: str, weights_dir: Path | None = None, device: str = "auto") -> Swapper:
-    """The named backend with its weights (from `weights_dir`, or the shipped ones)."""
+def load_swapper(
+    name: str,
+    weights_dir: Path | None = None,
+    device: str = "auto",
+    identity_pull: float | None = None,
+) -> Swapper:
+    """The named backend with its weights (from `weights_dir`, or the shipped ones);
+    `identity_pull` overrides the latent model's calibrated one (no other backend has it)."""
     if name == "latent":
         from .latent.swapper import LatentSwapper
 
-        return LatentSwapper.load(weights_dir, device)
+        return LatentSwapper.load(weights_dir, device, identity_pull)
+    if identity_pull is not None:
+        raise InputError("--identity-pull applies to the latent swapper only")
     if name == "pix2pixhd":
         from .pix2pixhd import Pix2PixHDSwapper
 

@@ -26,6 +26,7 @@ class RunSettings:
 
     mode: str = "swap"
     strength: float | None = None
+    identity_pull: float | None = None  # latent swapper; None: its calibrated value
     device: str = "auto"
     swapper: str = "latent"
     weights_dir: Path | None = None  # the swapper's weights; None: the shipped ones
@@ -59,7 +60,9 @@ def build_pipeline(settings: RunSettings, video: bool = False) -> FacePipeline:
     classifier = swapper = None
     if settings.mode == "swap":
         classifier = GenderClassifier.load(device=settings.device)
-        swapper = load_swapper(settings.swapper, settings.weights_dir, settings.device)
+        swapper = load_swapper(
+            settings.swapper, settings.weights_dir, settings.device, settings.identity_pull
+        )
     encoder = IdentityEncoder(landmarker) if settings.identity and settings.mode == "swap" else None
     options = PipelineOptions(
         mode=settings.mode, strength=settings.strength, identity=encoder is not None

@@ -53,6 +53,14 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         help="Swap strength α (default: the swapper's calibrated value).",
     )
     @click.option(
+        "--identity-pull",
+        type=click.FloatRange(0, 1),
+        default=None,
+        help="Latent swapper: how far each face also moves from its own features towards the "
+        "average face of its new gender, 0–1 (0: gender change only; default: the calibrated "
+        "value, which keeps a face recogniser from matching ≥ 90 % of calibration faces).",
+    )
+    @click.option(
         "--device",
         type=click.Choice(DEVICES),
         default="auto",
@@ -99,6 +107,7 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         *args: Any,
         mode: str,
         strength: float | None,
+        identity_pull: float | None,
         device: str,
         swapper: str,
         weights_dir: Path | None,
@@ -112,6 +121,7 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         settings = RunSettings(
             mode=mode,
             strength=strength,
+            identity_pull=identity_pull,
             device=device,
             swapper=swapper,
             weights_dir=weights_dir,
@@ -404,7 +414,8 @@ def fit() -> None:
 @click.option(
     "--strength-only",
     is_flag=True,
-    help="Keep the model in OUT; choose its default strength again (calibration only).",
+    help="Keep the model in OUT; choose its default strength and identity pull again "
+    "(calibration only).",
 )
 def fit_swapper_command(
     data: Path,
@@ -414,7 +425,8 @@ def fit_swapper_command(
     quiet: bool,
     strength_only: bool,
 ) -> None:
-    """Fit the latent face model, choose its default strength, and write it to OUT."""
+    """Fit the latent face model, choose its default strength and identity pull, and write it
+    to OUT."""
     from dataclasses import replace
 
     from pipeline.training.latent_fit import FitConfig, fit_swapper, recalibrate_strength
@@ -427,7 +439,8 @@ def fit_swapper_command(
         card = fit_swapper(data, out, config, cache_dir=cache_dir, quiet=quiet)
     click.echo(
         f"faceanon: latent swapper written to {out} "
-        f"(default strength α = {card['default_strength']})"
+        f"(default strength α = {card['default_strength']}, "
+        f"identity pull {card['identity_pull']})"
     )
 
 

@@ -7,7 +7,8 @@ a face's texture is its crop warped onto that frame, sampled at the pixels insid
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, Field, dataclass, fields
+from functools import cached_property
 from pathlib import Path
 
 import cv2
@@ -15,6 +16,7 @@ import numpy as np
 
 from ..errors import WeightsError
 from ..types import Gender
+from .warp import FixedTarget
 
 OUTLINE = np.r_[0:17, 26:16:-1]  # jaw, then brows right to left: a loop around the face
 RING_SCALE = 1.3  # anchor ring: the outline pushed out from the face centre by this factor
@@ -66,6 +68,12 @@ class LatentFaceModel:
     class_mean_context: np.ndarray  # (2, kc)
     default_strength: float
     shape_gain: float = 1.0  # the shape moves shape_gain·α along its direction, texture α
+    # The identity pull: the swap also moves each face this share of the way from its own code
+    # towards the centre of its new class, leaving the leading components alone (shape: pose
+    # and mouth opening; texture: lighting and skin tone). 0: the gender change only.
+    identity_pull: float = 0.0
+    pull_free_shape: int = 5
+    pull_free_texture: int = 5
 
     # -- geometry ------------------------------------------------------------------------
     def texture_points(self) -> np.ndarray:
@@ -87,15 +95,15 @@ class LatentFaceModel:
         """(68, 2) unit-coordinate displacement for a change of shape code."""
         return (code_delta @ self.shape_basis).reshape(68, 2)
 
+    @cached_property
+    def _texture_target(self) -> FixedTarget:
+        t = self.texture_size
+        return FixedTarget.build(self.texture_points(), self.triangles, (t, t), self.texture_pixels)
+
     def sample_texture(self, crop: np.ndarray, landmarks_unit: np.ndarray) -> np.ndarray:
         """The face's shape-free texture, (m, 3) float32."""
-        from .warp import warp
-
-        size = crop.shape[0]
-        src = control_points(landmarks_unit, landmarks_unit, size)
-        t = self.texture_size
-        frame = warp(crop, src, self.texture_points(), self.triangles, (t, t))
-        return frame.reshape(-1, 3)[self.texture_pixels].astype(np.float32)
+        src = control_points(landmarks_unit, landmarks_unit, crop.shape[0])
+        return self._texture_target.sample(crop, src)
 
     def texture_code(self, texture: np.ndarray) -> np.ndarray:
         return self.texture_basis @ (texture - self.mean_texture).reshape(-1)
@@ -123,16 +131,24 @@ class LatentFaceModel:
     def load(cls, path: Path) -> LatentFaceModel:
         try:
             with np.load(path) as data:
-                values = {f.name: data[f.name] for f in fields(cls)}
+                values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+                missing = [f.name for f in fields(cls) if f.name not in data and _required(f)]
+                if missing:
+                    raise KeyError(", ".join(missing))
         except (OSError, KeyError, ValueError) as error:
             raise WeightsError(f"{path.name} is not a latent face model: {error}") from error
         for name in ("texture_basis", "context_basis"):
             values[name] = values[name].astype(np.float32)
-        for name in ("texture_size", "context_size"):
-            values[name] = int(values[name])
-        values["default_strength"] = float(values["default_strength"])
-        values["shape_gain"] = float(values["shape_gain"])
+        scalars = {"float": float, "int": int}
+        for f in fields(cls):
+            if f.name in values and f.type in scalars:
+                values[f.name] = scalars[f.type](values[f.name])
         return cls(**values)
+
+
+def _required(f: Field) -> bool:
+    """Whether a model file must hold this field (older files lack the ones with defaults)."""
+    return f.default is MISSING
 
 
 def hull_weight(mean_shape: np.ndarray, size: int, feather: float = 0.04) -> np.ndarray:

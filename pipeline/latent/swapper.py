@@ -5,6 +5,11 @@ shape, and the decoded texture difference (defined on the mean shape) is warped 
 shape and added. The face's own pixels carry through, so skin detail, glasses and expression
 survive; only what separates the two class centres changes. Everything outside the anchor
 ring stays put, and the returned mask covers exactly the ring.
+
+The identity pull (the model's `identity_pull`, or the caller's) also moves the face part of
+the way from its own shape and texture codes towards the centre of its new class, leaving the
+leading components (pose, mouth opening, lighting, skin tone) alone: what makes the person
+recognisable fades while expression and skin detail stay.
 """
 
 from __future__ import annotations
@@ -31,10 +36,13 @@ class LatentSwapper:
 
     name = "latent"
 
-    def __init__(self, model: LatentFaceModel, card: dict | None = None) -> None:
+    def __init__(
+        self, model: LatentFaceModel, card: dict | None = None, identity_pull: float | None = None
+    ) -> None:
         self.model = model
         self.card = card or {}
         self.default_strength = model.default_strength
+        self.identity_pull = model.identity_pull if identity_pull is None else identity_pull
         # The texture difference of one unit of the direction, male → female, on the mean shape,
         # made colour neutral: its median over the face (the skin) is removed, so a swap
         # changes features (brows, lips, beard shadow) but casts no tint and does not lighten
@@ -44,11 +52,17 @@ class LatentSwapper:
         self._texture_delta = model.texture_image(delta)
         self._shape_delta = model.shape_gain * model.decode_shape_delta(model.direction_shape)
         self._texture_points = model.texture_points()
+        self._skin = model.texture_weight > 0.5
 
     @classmethod
-    def load(cls, weights_dir: Path | None = None, device: str = "auto") -> LatentSwapper:
+    def load(
+        cls,
+        weights_dir: Path | None = None,
+        device: str = "auto",
+        identity_pull: float | None = None,
+    ) -> LatentSwapper:
         card, path = read_card(CARD_NAME, CARD_KIND, CARD_VERSION, weights_dir)
-        return cls(LatentFaceModel.load(path), card)
+        return cls(LatentFaceModel.load(path), card, identity_pull)
 
     def swap(
         self, crops: Sequence[AlignedCrop], genders: Sequence[Gender], strength: float | None = None
@@ -62,16 +76,17 @@ class LatentSwapper:
         size = crop.image.shape[0]
         sign = 1.0 if gender is Gender.MALE else -1.0
         unit = crop.landmarks / size
-        new_unit = unit + sign * alpha * self._shape_delta
+        move = sign * alpha * self._shape_delta
+        texture = self._texture_delta * (sign * alpha)
+        if self.identity_pull > 0:
+            pull_shape, pull_texture = self._pull(crop.image, unit, gender)
+            move = move + pull_shape
+            texture = texture + pull_texture
+        new_unit = unit + move
         src = control_points(unit, unit, size)
         dst = control_points(new_unit, unit, size)
         image, mask = render(
-            crop.image,
-            src,
-            dst,
-            self.model.triangles,
-            self._texture_points,
-            self._texture_delta * (sign * alpha),
+            crop.image, src, dst, self.model.triangles, self._texture_points, texture
         )
         return AlignedCrop(
             image=image,
@@ -79,6 +94,21 @@ class LatentSwapper:
             alignment=crop.alignment,
             mask=mask,
         )
+
+    def _pull(
+        self, image: np.ndarray, unit: np.ndarray, gender: Gender
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The identity pull of a face now `gender`: its landmark displacement (68, 2, unit
+        coordinates) and its texture-frame difference (colour neutral, like the gender's)."""
+        m = self.model
+        target = m.target_index(gender)
+        shape = m.class_mean_shape[target] - m.shape_code(unit)
+        shape[: m.pull_free_shape] = 0
+        texture = m.class_mean_texture[target] - m.texture_code(m.sample_texture(image, unit))
+        texture[: m.pull_free_texture] = 0
+        delta = m.decode_texture_delta(self.identity_pull * texture)
+        delta -= np.median(delta[self._skin], axis=0)
+        return self.identity_pull * m.decode_shape_delta(shape), m.texture_image(delta)
 
 
 def render(

@@ -8,6 +8,8 @@ mean shape) so the correspondence never changes between faces.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -73,6 +75,42 @@ def remap_grid(
     map_x = np.where(inside, m[..., 0, 0] * xs + m[..., 0, 1] * ys + m[..., 0, 2], xs)
     map_y = np.where(inside, m[..., 1, 0] * xs + m[..., 1, 1] * ys + m[..., 1, 2], ys)
     return map_x.astype(np.float32), map_y.astype(np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class FixedTarget:
+    """The destination half of every warp onto one fixed geometry, worked out once: for each
+    wanted output pixel, the triangle it lies in and its barycentric weights there. A warp onto
+    it is then a weighted sum of source points and one remap of just those pixels."""
+
+    corners: np.ndarray  # (n, 3) control-point indices of each pixel's triangle
+    weights: np.ndarray  # (n, 3) float32 barycentric weights
+
+    @classmethod
+    def build(
+        cls, dst: np.ndarray, triangles: np.ndarray, shape: tuple[int, int], pixels: np.ndarray
+    ) -> FixedTarget:
+        """`pixels`: flat indices into an image of `shape` whose points are `dst`."""
+        labels = np.maximum(triangle_labels(dst, triangles, shape).reshape(-1)[pixels], 0)
+        ys, xs = np.divmod(pixels, shape[1])
+        corners = triangles[labels]
+        a, b, c = (dst[corners[:, i]] for i in range(3))
+        edges = np.stack([b - a, c - a], axis=2)  # (n, 2, 2): columns b−a, c−a
+        uv = np.linalg.solve(edges, (np.stack([xs, ys], axis=1) - a)[..., None])[..., 0]
+        weights = np.column_stack([1 - uv.sum(axis=1), uv]).astype(np.float32)
+        return cls(corners.astype(np.int32), weights)
+
+    def sample(self, image: np.ndarray, src: np.ndarray) -> np.ndarray:
+        """(n, channels) float32: `image` (whose points are `src`) at the target's pixels."""
+        points = np.einsum("nk,nkd->nd", self.weights, src[self.corners].astype(np.float32))
+        values = cv2.remap(
+            image,
+            np.ascontiguousarray(points[None, :, 0]),
+            np.ascontiguousarray(points[None, :, 1]),
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REFLECT_101,
+        )
+        return values.reshape(len(points), -1).astype(np.float32)
 
 
 def warp(

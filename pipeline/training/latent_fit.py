@@ -43,6 +43,7 @@ class FitConfig:
     flip_target: float = 0.97
     detect_target: float = 0.98
     identity_target: float = 0.90  # share of faces a face recogniser no longer matches
+    pull_grid: tuple[float, ...] = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75)  # from 0: no pull
     seed: int = 1234
 
 
@@ -224,33 +225,101 @@ def _pca(data: np.ndarray, mean: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
 def choose_strength(
     evaluator: SwapEvaluator, cases, identity_cases, config: FitConfig, quiet: bool = False
 ) -> tuple[float, list[SwapFigures], SwapFigures]:
-    """The smallest α of the grid whose swaps flip ≥ flip_target of `cases` in both directions,
-    keep ≥ detect_target of them detectable by dlib, and leave ≥ identity_target of
-    `identity_cases` unmatched by dlib's face recogniser. When detection gives out before the
-    identity target is reached, the strongest α that still met the other two (privacy before
-    naturalness); when none did, the last α tried. Returns α, the figures of every α tried,
-    and the identity figures at α."""
+    """The smallest α of the grid whose swaps flip ≥ flip_target of `cases` in both directions
+    and keep ≥ detect_target of them detectable by dlib; when none does, the last α tried (the
+    grid stops where detection gives out). Returns α, the figures of every α tried, and the
+    identity figures of `identity_cases` at α."""
     tried: list[SwapFigures] = []
-    best: tuple[float, SwapFigures] | None = None
     for alpha in config.alpha_grid:
         figures = evaluator.evaluate(cases, alpha, quiet=quiet)
         tried.append(figures)
         if not quiet:
             print(figures.summary())
-        if figures.detected_rate < config.detect_target:
-            break  # stronger swaps only lose more detections
-        if not meets_targets(figures, config):
-            continue
+        if meets_targets(figures, config) or figures.detected_rate < config.detect_target:
+            break
+    alpha = tried[-1].alpha
+    return alpha, tried, evaluator.evaluate(identity_cases, alpha, identity=True, quiet=quiet)
+
+
+@dataclass
+class PullChoice:
+    """The identity pull chosen at a strength, with what every pull tried measured."""
+
+    pull: float
+    at_pull: SwapFigures  # flips and detection on the calibration faces
+    identity: SwapFigures  # the recogniser on the identity faces
+    tried: list[dict]
+
+
+def choose_pull(
+    evaluator: SwapEvaluator,
+    swapper: LatentSwapper,
+    alpha: float,
+    cases,
+    identity_cases,
+    config: FitConfig,
+    quiet: bool = False,
+) -> PullChoice:
+    """The smallest identity pull of the grid (which starts at 0, no pull) at which dlib's face
+    recogniser no longer matches ≥ identity_target of `identity_cases`, while the pull costs no
+    flips or detections on `cases`: each stays at its target, or at least where the gender
+    change alone left it. When the recogniser target is never reached, the strongest pull that
+    kept them (privacy before likeness). `evaluator` must judge `swapper`, whose pull this sets.
+    """
+    tried: list[dict] = []
+    chosen: PullChoice | None = None
+    for pull in config.pull_grid:
+        swapper.identity_pull = pull
         identity = evaluator.evaluate(identity_cases, alpha, identity=True, quiet=quiet)
+        figures = evaluator.evaluate(cases, alpha, quiet=quiet)
+        tried.append({"identity_pull": pull, **figures.summary(), **_identity_part(identity)})
         if not quiet:
-            print(identity.summary())
-        best = (alpha, identity)
+            print(tried[-1])
+        if chosen is not None and not _keeps(figures, chosen.at_pull, config):
+            break  # stronger pulls only move further from the calibrated swap
+        chosen = PullChoice(pull, figures, identity, tried)
         if identity.unmatched_rate >= config.identity_target:
             break
-    if best is None:
-        alpha = tried[-1].alpha
-        return alpha, tried, evaluator.evaluate(identity_cases, alpha, identity=True, quiet=quiet)
-    return best[0], tried, best[1]
+    assert chosen is not None, "an empty pull grid"
+    swapper.identity_pull = chosen.pull
+    return chosen
+
+
+def _keeps(figures: SwapFigures, gentler: SwapFigures, config: FitConfig) -> bool:
+    """Whether a pull keeps each flip rate and the detection rate at its target, or at least
+    as high as a gentler pull had it."""
+    pairs = [(figures.flip_rate(g), gentler.flip_rate(g), config.flip_target) for g in Gender]
+    pairs.append((figures.detected_rate, gentler.detected_rate, config.detect_target))
+    return all(value >= min(before, target) for value, before, target in pairs)
+
+
+def pull_for(
+    model: LatentFaceModel,
+    alpha: float,
+    classifier: GenderClassifier,
+    cases,
+    identity_cases,
+    config: FitConfig,
+    quiet: bool = False,
+) -> PullChoice:
+    """`choose_pull` for a model at its chosen α."""
+    swapper = LatentSwapper(model, identity_pull=0.0)
+    evaluator = SwapEvaluator(classifier, swapper)
+    return choose_pull(evaluator, swapper, alpha, cases, identity_cases, config, quiet)
+
+
+def pull_record(choice: PullChoice) -> dict:
+    """The card's record of the identity pull's choice."""
+    return {
+        "identity_pull": choice.pull,
+        "at_pull": {**choice.at_pull.summary(), **_identity_part(choice.identity)},
+        "grid": choice.tried,
+    }
+
+
+def _identity_part(identity: SwapFigures) -> dict:
+    summary = identity.summary()
+    return {k: summary[k] for k in summary if k.startswith(("identity", "recogniser"))}
 
 
 def meets_targets(figures: SwapFigures, config: FitConfig) -> bool:
@@ -260,15 +329,18 @@ def meets_targets(figures: SwapFigures, config: FitConfig) -> bool:
 
 
 def strength_rule(config: FitConfig, faces: int, identity_faces: int) -> str:
-    """The card's account of how α was chosen."""
+    """The card's account of how α and the identity pull were chosen."""
     return (
-        f"the smallest α in {list(config.alpha_grid)} at which the project's classifier calls "
+        f"α: the smallest in {list(config.alpha_grid)} at which the project's classifier calls "
         f"≥ {config.flip_target:.0%} of {faces} gender/val faces the other gender in both "
-        f"directions, dlib still detects ≥ {config.detect_target:.0%} of those it detected "
-        f"before, and dlib's face recogniser no longer matches ≥ {config.identity_target:.0%} of "
-        f"{identity_faces} of them (descriptor distance ≥ 0.6), all measured through the whole "
-        "pipeline (swap, paste back, re-detect, re-align, classify); if detection gives out "
-        "first, the strongest α that kept the flip and detection targets, else the last α tried"
+        f"directions and dlib still detects ≥ {config.detect_target:.0%} of those it detected "
+        "before (else the last tried, the grid stopping where detection gives out); identity "
+        f"pull at that α: the smallest in {list(config.pull_grid)} at which dlib's face "
+        f"recogniser no longer matches ≥ {config.identity_target:.0%} of {identity_faces} of "
+        "them (descriptor distance ≥ 0.6) while each flip rate and the detection rate stays at "
+        "its target or at least where the gentler pull left it, else the strongest pull that "
+        "kept them; all measured through the whole pipeline (swap, paste "
+        "back, re-detect, re-align, classify)"
     )
 
 
@@ -366,7 +438,8 @@ def fit_swapper(
 
     cases, identity_cases = calibration_cases(data, faces, config, quiet)
     chosen, candidates = calibrate(variants, classifier, cases, identity_cases, config, quiet)
-    model = replace(chosen.model, default_strength=float(chosen.alpha))
+    pulled = pull_for(chosen.model, chosen.alpha, classifier, cases, identity_cases, config, quiet)
+    model = replace(chosen.model, default_strength=float(chosen.alpha), identity_pull=pulled.pull)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{CARD_NAME}.npz"
@@ -377,6 +450,7 @@ def fit_swapper(
         f"{config.label_confidence}); gender/val and the CelebA 'test' half are held out",
         "model": facts,
         "default_strength": chosen.alpha,
+        "identity_pull": pulled.pull,
         "shape_gain": model.shape_gain,
         "direction": chosen.name,
         "strength_choice": (
@@ -393,6 +467,7 @@ def fit_swapper(
             }
             for c in candidates
         ],
+        "pull_choice": pull_record(pulled),
         "fit": {**asdict(config), "minutes": round((time.time() - started) / 60, 1)},
     }
     write_card(out_dir, CARD_NAME, CARD_KIND, CARD_VERSION, path, **card)
@@ -406,25 +481,29 @@ def recalibrate_strength(
     cache_dir: Path | None = None,
     quiet: bool = False,
 ) -> dict:
-    """Choose the fitted model's default α again by `choose_strength` (the model itself is not
-    refitted), on the same calibration faces a fit uses; rewrite the model's strength and its
-    card, which keeps the fit's record and adds this one. Returns the card."""
+    """Choose the fitted model's default α and identity pull again by `choose_strength` and
+    `choose_pull` (the model itself is not refitted), on the same calibration faces a fit uses;
+    rewrite them in the model and its card, which keeps the fit's record and adds this one.
+    Returns the card."""
     started = time.time()
     card, path = read_card(CARD_NAME, CARD_KIND, CARD_VERSION, weights_dir)
     model = LatentFaceModel.load(path)
     classifier = GenderClassifier.load(device="cpu")
     faces = prepare_faces(data, size=FIT_SIZE, cache_dir=cache_dir, quiet=quiet)
     cases, identity_cases = calibration_cases(data, faces, config, quiet)
-    evaluator = SwapEvaluator(classifier, LatentSwapper(model))
+    evaluator = SwapEvaluator(classifier, LatentSwapper(model, identity_pull=0.0))
     alpha, tried, at_alpha = choose_strength(evaluator, cases, identity_cases, config, quiet)
-    replace(model, default_strength=float(alpha)).save(path)
+    pulled = pull_for(model, alpha, classifier, cases, identity_cases, config, quiet)
+    replace(model, default_strength=float(alpha), identity_pull=pulled.pull).save(path)
     fields = {k: v for k, v in card.items() if k not in ("name", "kind", "version", "file")}
     fields.pop("sha256", None)
-    fields["fit_strength_choice"] = {
-        "default_strength": card.get("default_strength"),
-        "rule": card.get("strength_choice"),
-    }
+    fields.setdefault(  # the fit's own choice, kept through any number of recalibrations
+        "fit_strength_choice",
+        {"default_strength": card.get("default_strength"), "rule": card.get("strength_choice")},
+    )
     fields["default_strength"] = alpha
+    fields["identity_pull"] = pulled.pull
+    fields["pull_choice"] = pull_record(pulled)
     fields["strength_choice"] = (
         f"recalibrated for the variant {card.get('direction')!r}: "
         f"{strength_rule(config, len(cases), len(identity_cases))}"

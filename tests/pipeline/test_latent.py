@@ -20,6 +20,12 @@ def swapper() -> LatentSwapper:
 
 
 @pytest.fixture(scope="module")
+def gender_only(latent_model) -> LatentSwapper:
+    """The swap without the identity pull: the gender direction alone."""
+    return LatentSwapper(latent_model, identity_pull=0.0)
+
+
+@pytest.fixture(scope="module")
 def crops(synthetic_faces):
     return [align_face(f.image, f.landmarks) for f in synthetic_faces]
 
@@ -52,16 +58,16 @@ def test_swap_keeps_size_alignment_and_touches_only_the_face(swapper, crops):
         assert np.abs(after.image.astype(int) - before.image).mean() > 1.0
 
 
-def test_strength_zero_changes_nothing_visible(swapper, crops):
-    out = swapper.swap(crops[:1], [Gender.MALE], strength=0.0)[0]
+def test_strength_zero_changes_nothing_visible(gender_only, crops):
+    out = gender_only.swap(crops[:1], [Gender.MALE], strength=0.0)[0]
     assert np.abs(out.image.astype(int) - crops[0].image).max() <= 2
     assert np.allclose(out.landmarks, crops[0].landmarks, atol=1e-3)
 
 
-def test_directions_are_opposite(swapper, crops):
+def test_directions_are_opposite(gender_only, crops):
     crop = crops[0]
-    to_female = swapper.swap([crop], [Gender.MALE], 1.0)[0].landmarks - crop.landmarks
-    to_male = swapper.swap([crop], [Gender.FEMALE], 1.0)[0].landmarks - crop.landmarks
+    to_female = gender_only.swap([crop], [Gender.MALE], 1.0)[0].landmarks - crop.landmarks
+    to_male = gender_only.swap([crop], [Gender.FEMALE], 1.0)[0].landmarks - crop.landmarks
     assert np.abs(to_female).max() > 0.1
     assert np.allclose(to_female, -to_male, atol=1e-3)
 
@@ -80,6 +86,55 @@ def test_default_strength_flips_the_classifier(swapper, crops, synthetic_faces):
     swapped = swapper.swap(crops, genders)
     verdicts = classifier.classify(swapped)
     assert [v.gender for v in verdicts] == [g.opposite for g in genders]
+
+
+def test_identity_pull_moves_the_shape_towards_the_new_class_centre(latent_model, crops):
+    """At α = 0 the pull alone acts: every shape component but the free ones (pose, mouth)
+    moves the pull's share of the way to the target centre; the free ones stay."""
+    pull = 0.4
+    crop, size = crops[0], crops[0].image.shape[0]
+    out = LatentSwapper(latent_model, identity_pull=pull).swap([crop], [Gender.MALE], 0.0)[0]
+    before = latent_model.shape_code(crop.landmarks / size)
+    after = latent_model.shape_code(out.landmarks / size)
+    target = latent_model.class_mean_shape[latent_model.target_index(Gender.MALE)]
+    free = latent_model.pull_free_shape
+    assert free > 0
+    assert np.allclose(after[:free], before[:free], atol=1e-4)
+    assert np.allclose(after[free:], before[free:] + pull * (target - before)[free:], atol=1e-4)
+
+
+def test_identity_pull_changes_features_not_skin_tone(latent_model, crops):
+    crop = crops[1]
+    out = LatentSwapper(latent_model, identity_pull=0.6).swap([crop], [Gender.FEMALE], 0.0)[0]
+    face = out.mask > 0.9
+    change = out.image[face].astype(float) - crop.image[face]
+    assert np.abs(change).mean() > 2.0  # features moved
+    assert np.all(np.abs(np.median(change, axis=0)) <= 2.0)  # no tint, no lightening
+
+
+def test_identity_pull_is_the_model_default_and_old_models_load_without_it(latent_model, tmp_path):
+    assert LatentSwapper(latent_model).identity_pull == latent_model.identity_pull
+    assert 0 <= latent_model.identity_pull <= 1
+    path = tmp_path / "model.npz"
+    latent_model.save(path)
+    with np.load(path) as data:
+        older = {k: data[k] for k in data.files if not k.startswith(("identity", "pull"))}
+    np.savez(path, **older)
+    loaded = LatentFaceModel.load(path)
+    assert loaded.identity_pull == 0.0 and loaded.pull_free_texture == 5
+
+
+def test_texture_sampling_matches_the_full_warp(latent_model, crops):
+    from pipeline.latent.model import control_points
+    from pipeline.latent.warp import warp
+
+    crop, t = crops[2], latent_model.texture_size
+    unit = crop.landmarks / crop.image.shape[0]
+    src = control_points(unit, unit, crop.image.shape[0])
+    frame = warp(crop.image, src, latent_model.texture_points(), latent_model.triangles, (t, t))
+    expected = frame.reshape(-1, 3)[latent_model.texture_pixels].astype(np.float32)
+    sampled = latent_model.sample_texture(crop.image, unit)
+    assert np.abs(sampled - expected).max() <= 1.0 and np.abs(sampled - expected).mean() < 0.01
 
 
 def test_synthetic_faces_are_detected_and_reproducible(latent_model):

@@ -44,6 +44,17 @@ def test_portrait_end_to_end(tmp_path, portrait):
     assert "detect" in data["totals"]["timings_ms"]
 
 
+def test_identity_pull_option_reaches_the_swap(tmp_path, portrait):
+    outputs = {}
+    for pull in ("0", "0.8"):
+        out, report = tmp_path / f"pull{pull}.png", tmp_path / f"pull{pull}.json"
+        args = ("image", portrait, "-o", out, "--identity-pull", pull, "--report", report)
+        assert run_cli(*args, "--no-identity", "--quiet") == 0
+        assert json.loads(report.read_text())["settings"]["identity_pull"] == float(pull)
+        outputs[pull] = pixels(out)
+    assert np.abs(outputs["0"] - outputs["0.8"]).mean() > 0.05
+
+
 def test_blur_mode_covers_every_face(tmp_path, group):
     out = tmp_path / "group.png"
     report = tmp_path / "r.json"

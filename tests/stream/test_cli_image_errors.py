@@ -173,6 +173,17 @@ def test_usage_errors_are_one_line(capsys):
     assert_one_line_error(capsys, code, "sparkle")
     code = run_cli("image", "x.png", "-o", "y.png", "--strength", "99")
     assert_one_line_error(capsys, code, "strength")
+    code = run_cli("image", "x.png", "-o", "y.png", "--identity-pull", "1.5")
+    assert_one_line_error(capsys, code, "identity-pull")
+
+
+def test_identity_pull_is_refused_for_backends_without_it(capsys, tmp_path, portrait):
+    code = run_cli(
+        "image", portrait, "-o", tmp_path / "o.png", "--swapper", "pix2pixhd",
+        "--identity-pull", "0.5",
+    )  # fmt: skip
+    assert_one_line_error(capsys, code, "latent swapper only")
+    assert not (tmp_path / "o.png").exists()
 
 
 def test_console_script_has_no_traceback(tmp_path):

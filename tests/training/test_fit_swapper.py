@@ -11,6 +11,7 @@ from pipeline.align import align_face
 from pipeline.latent.swapper import LatentSwapper
 from pipeline.training.latent_fit import (
     FitConfig,
+    choose_pull,
     choose_strength,
     discriminant_direction,
     fit_swapper,
@@ -78,42 +79,69 @@ def test_discriminant_separates_better_than_the_centres():
 
 
 class ScriptedEvaluator:
-    """Stands in for the swap evaluator: per α, (flip %, still detected %, unmatched %)."""
+    """Stands in for the swap evaluator: per α, or per identity pull of `swapper` when one is
+    given, (flip %, still detected %, unmatched %)."""
 
-    def __init__(self, table: dict[float, tuple[int, int, int]]) -> None:
+    def __init__(self, table: dict[float, tuple[int, int, int]], swapper=None) -> None:
         self.table = table
+        self.swapper = swapper
         self.identity_calls: list[float] = []
 
     def evaluate(self, cases, alpha, identity=False, quiet=True) -> SwapFigures:
-        flip, detected, unmatched = self.table[alpha]
+        key = alpha if self.swapper is None else self.swapper.identity_pull
+        flip, detected, unmatched = self.table[key]
         figures = SwapFigures(alpha, faces=100, detected=detected, detectable=100)
         figures.flipped = {g.value: [flip, 100] for g in Gender}
         if identity:
-            self.identity_calls.append(alpha)
+            self.identity_calls.append(key)
             figures.distances = [0.7] * unmatched + [0.5] * (100 - unmatched)
         return figures
 
 
-GRID = FitConfig(alpha_grid=(1.0, 1.5, 2.0, 2.5, 3.0))
+GRID = FitConfig(alpha_grid=(1.0, 1.5, 2.0, 2.5, 3.0), pull_grid=(0.0, 0.25, 0.5, 0.75))
 
 
-def test_strength_is_the_smallest_meeting_flip_detection_and_identity():
-    evaluator = ScriptedEvaluator(
-        {1.0: (90, 100, 10), 1.5: (98, 99, 40), 2.0: (99, 99, 91), 2.5: (99, 97, 97)}
-    )
+def test_strength_is_the_smallest_meeting_flip_and_detection():
+    evaluator = ScriptedEvaluator({1.0: (90, 100, 10), 1.5: (98, 99, 40), 2.0: (99, 99, 91)})
     alpha, tried, identity = choose_strength(evaluator, [], [], GRID)
-    assert alpha == 2.0 and identity.unmatched_rate == 0.91
-    assert [f.alpha for f in tried] == [1.0, 1.5, 2.0]
-    assert evaluator.identity_calls == [1.5, 2.0]  # only where flips and detection were met
+    assert alpha == 1.5 and identity.unmatched_rate == 0.4
+    assert [f.alpha for f in tried] == [1.0, 1.5]
+    assert evaluator.identity_calls == [1.5]
 
 
-def test_strength_prefers_identity_until_detection_gives_out():
-    evaluator = ScriptedEvaluator(
-        {1.0: (98, 99, 30), 1.5: (99, 99, 60), 2.0: (99, 97, 95), 2.5: (99, 90, 99)}
-    )
-    alpha, tried, identity = choose_strength(evaluator, [], [], GRID)
-    assert alpha == 1.5 and identity.unmatched_rate == 0.6
-    assert [f.alpha for f in tried] == [1.0, 1.5, 2.0]  # stops once detection falls short
+def test_strength_stops_where_detection_gives_out():
+    evaluator = ScriptedEvaluator({1.0: (90, 99, 30), 1.5: (95, 97, 60), 2.0: (99, 99, 95)})
+    alpha, tried, _ = choose_strength(evaluator, [], [], GRID)
+    assert alpha == 1.5 and [f.alpha for f in tried] == [1.0, 1.5]
+
+
+class PullKnob:
+    identity_pull = 0.0
+
+
+def test_pull_is_the_smallest_that_unmatches_enough_faces():
+    knob = PullKnob()
+    table = {0.0: (98, 99, 40), 0.25: (99, 99, 70), 0.5: (99, 99, 92), 0.75: (99, 99, 99)}
+    choice = choose_pull(ScriptedEvaluator(table, knob), knob, 1.5, [], [], GRID)
+    assert choice.pull == 0.5 and knob.identity_pull == 0.5
+    assert choice.identity.unmatched_rate == 0.92
+    assert [row["identity_pull"] for row in choice.tried] == [0.0, 0.25, 0.5]
+
+
+def test_pull_may_cost_no_flips_or_detections():
+    knob = PullKnob()
+    table = {0.0: (98, 99, 40), 0.25: (99, 99, 70), 0.5: (99, 97, 92), 0.75: (99, 99, 99)}
+    choice = choose_pull(ScriptedEvaluator(table, knob), knob, 1.5, [], [], GRID)
+    assert choice.pull == 0.25 and choice.identity.unmatched_rate == 0.7
+
+
+def test_pull_below_a_target_the_gender_change_missed_must_not_lose_more():
+    """α alone left detection at 97 % (target 98 %): a pull that keeps it there is taken, one
+    that loses more is not."""
+    knob = PullKnob()
+    table = {0.0: (98, 97, 40), 0.25: (99, 97, 80), 0.5: (99, 96, 95), 0.75: (99, 99, 99)}
+    choice = choose_pull(ScriptedEvaluator(table, knob), knob, 1.5, [], [], GRID)
+    assert choice.pull == 0.25 and knob.identity_pull == 0.25
 
 
 def test_recalibration_keeps_the_model_and_records_both_choices(tiny_data, tmp_path):
@@ -129,6 +157,9 @@ def test_recalibration_keeps_the_model_and_records_both_choices(tiny_data, tmp_p
     assert LatentSwapper.load(weights).default_strength == card["default_strength"]
     assert card["fit_strength_choice"]["default_strength"] in TINY.alpha_grid
     assert card["recalibration"]["grid"][0]["alpha"] == 2.0
+    assert card["identity_pull"] in config.pull_grid
+    assert LatentSwapper.load(weights).identity_pull == card["identity_pull"]
+    assert card["pull_choice"]["grid"][0]["identity_pull"] == 0.0
     assert "model" in card and "candidates" in card  # the fit's record is kept
     for name in ("shape_basis", "texture_basis", "direction_texture"):
         assert np.array_equal(before[name], after[name]), name
