@@ -67,14 +67,13 @@ def remap_grid(
     """cv2.remap maps for a labelled region whose top-left pixel is `origin` in dst space.
     Unlabelled pixels map to themselves."""
     height, width = labels.shape
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    xs += origin[0]
-    ys += origin[1]
-    inside = labels >= 0
-    m = matrices[np.where(inside, labels, 0)].astype(np.float32)
-    map_x = np.where(inside, m[..., 0, 0] * xs + m[..., 0, 1] * ys + m[..., 0, 2], xs)
-    map_y = np.where(inside, m[..., 1, 0] * xs + m[..., 1, 1] * ys + m[..., 1, 2], ys)
-    return map_x.astype(np.float32), map_y.astype(np.float32)
+    xs = np.arange(width, dtype=np.float32)[None, :] + np.float32(origin[0])
+    ys = np.arange(height, dtype=np.float32)[:, None] + np.float32(origin[1])
+    # One row of six coefficients per triangle, and a last, identity row for label −1.
+    table = np.concatenate([matrices.reshape(-1, 6), [[1, 0, 0, 0, 1, 0]]]).astype(np.float32)
+    coefficients = table[np.where(labels >= 0, labels, len(matrices))]
+    a, b, c, d, e, f = np.moveaxis(coefficients, 2, 0)
+    return a * xs + b * ys + c, d * xs + e * ys + f
 
 
 @dataclass(frozen=True, eq=False)
