@@ -1,7 +1,7 @@
 """Contact sheets for looking at swaps: held-out real faces, original above swapped.
 
     .venv/bin/python benchmarks/contact_sheet.py [--data ../shared/data] [--faces 24]
-        [--strength A] [--out out/contact]
+        [--strength A] [--identity-pull P] [--out out/contact]
 
 Faces come from the labelled CelebA 'test' half (never fitted on). Each column shows the frame
 around the face before and after the whole pipeline (swap, paste back), with the true gender
@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--faces", type=int, default=24)
     parser.add_argument("--strength", type=float, default=None)
+    parser.add_argument("--identity-pull", type=float, default=None)
     parser.add_argument("--out", type=Path, default=Path("out/contact"))
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/faces"))
     args = parser.parse_args()
@@ -49,7 +50,7 @@ def main() -> None:
     pick = np.random.default_rng(0).permutation(len(test))[: args.faces]
     cases = load_cases(args.data, test.names[pick], test.labels[pick], quiet=True)
     classifier = GenderClassifier.load(device="cpu")
-    swapper = LatentSwapper.load()
+    swapper = LatentSwapper.load(identity_pull=args.identity_pull)
     pipeline = FacePipeline(
         FaceDetector(),
         Landmarker(),
@@ -69,9 +70,10 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     alpha = args.strength if args.strength is not None else swapper.default_strength
     rows = [np.hstack(columns[i : i + 8]) for i in range(0, len(columns) - 7, 8)]
-    path = args.out / f"swaps_alpha_{alpha:g}.png"
+    pull = swapper.identity_pull
+    path = args.out / f"swaps_alpha_{alpha:g}_pull_{pull:g}.png"
     cv2.imwrite(str(path), np.vstack(rows))
-    print(f"contact sheet: {path} ({len(rows) * 8} faces, α = {alpha:g})")
+    print(f"contact sheet: {path} ({len(rows) * 8} faces, α = {alpha:g}, identity pull {pull:g})")
 
 
 def _tile(frame: np.ndarray, box) -> np.ndarray:
