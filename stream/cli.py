@@ -57,8 +57,8 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         type=click.FloatRange(0, 1),
         default=None,
         help="Latent swapper: how far each face also moves from its own features towards the "
-        "average face of its new gender, 0–1 (0: gender change only; default: the calibrated "
-        "value, which keeps a face recogniser from matching ≥ 90 % of calibration faces).",
+        "average face of its new gender, 0–1 (0: gender change only; default: the value "
+        "calibrated with the model, see its card).",
     )
     @click.option(
         "--device",
