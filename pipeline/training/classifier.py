@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -40,7 +40,8 @@ class TrainConfig:
     weight_decay: float = 5e-4
     label_smoothing: float = 0.05
     ema_decay: float = 0.998
-    pseudo_after: int = 3  # epochs before unlabelled photos join with the model's own labels
+    # epochs before unlabelled photos join with the model's own labels (None: half of them)
+    pseudo_after: int | None = None
     pseudo_confidence: float = 0.97
     seed: int = 1234
     device: str = "auto"
@@ -109,6 +110,8 @@ def train_classifier(
     quiet: bool = False,
 ) -> dict:
     """Train, evaluate on the held-out sets, save fp16 weights and their card; return the card."""
+    if config.pseudo_after is None:
+        config = replace(config, pseudo_after=config.epochs // 2)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
