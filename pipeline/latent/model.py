@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import MISSING, Field, dataclass, fields
 from functools import cached_property
 from pathlib import Path
+from typing import get_type_hints
 
 import cv2
 import numpy as np
@@ -139,10 +140,9 @@ class LatentFaceModel:
             raise WeightsError(f"{path.name} is not a latent face model: {error}") from error
         for name in ("texture_basis", "context_basis"):
             values[name] = values[name].astype(np.float32)
-        scalars = {"float": float, "int": int}
-        for f in fields(cls):
-            if f.name in values and f.type in scalars:
-                values[f.name] = scalars[f.type](values[f.name])
+        for name, kind in get_type_hints(cls).items():
+            if name in values and kind in (int, float):
+                values[name] = kind(values[name])
         return cls(**values)
 
 

@@ -262,10 +262,10 @@ def choose_pull(
 ) -> PullChoice:
     """The smallest identity pull of the grid (which starts at 0, no pull) at which dlib's face
     recogniser no longer matches ≥ identity_target of `identity_cases`, while the pull costs no
-    flips or detections on `cases`: each stays at its target, or at least where the gender
-    change alone left it. When the recogniser target is never reached, the strongest pull that
-    kept them (privacy before likeness). `evaluator` must judge `swapper`, whose pull this sets.
-    """
+    flips or detections on `cases`: each stays at its target, or at least where the gentler
+    pull before it left it. When the recogniser target is never reached, the strongest pull
+    that kept them (privacy before likeness). `evaluator` must judge `swapper`, whose pull
+    this sets."""
     tried: list[dict] = []
     chosen: PullChoice | None = None
     for pull in config.pull_grid:
@@ -339,8 +339,8 @@ def strength_rule(config: FitConfig, faces: int, identity_faces: int) -> str:
         f"recogniser no longer matches ≥ {config.identity_target:.0%} of {identity_faces} of "
         "them (descriptor distance ≥ 0.6) while each flip rate and the detection rate stays at "
         "its target or at least where the gentler pull left it, else the strongest pull that "
-        "kept them; all measured through the whole pipeline (swap, paste "
-        "back, re-detect, re-align, classify)"
+        "kept them; all measured through the whole pipeline (swap, paste back, re-detect, "
+        "re-align, classify)"
     )
 
 
