@@ -98,17 +98,20 @@ class FacePipeline:
                 for d in detections
             ]
 
-    def process(self, frame: np.ndarray, found: Found | None = None) -> FrameResult:
+    def process(
+        self, frame: np.ndarray, found: Found | None = None, upcoming: Found | None = None
+    ) -> FrameResult:
         """Anonymize every face in a BGR frame; the input array is not modified.
 
         With tracking (video), faces are followed between frames: verdicts are held per track
         and identity is measured per track on a schedule; without it, each frame stands alone.
-        `found`: this frame's detections, computed ahead (see `prefetch.DetectAhead`).
+        `found`: this frame's detections, computed ahead (see `prefetch.DetectAhead`);
+        `upcoming`: between detection frames, the next one's (tracking only).
         """
         timer = StageTimer()
         if self.tracker is None:
             return self.process_faces(frame, self.find_faces(frame, timer, found), timer=timer)
-        faces = self.tracker.update(frame, timer, found)
+        faces = self.tracker.update(frame, timer, found, upcoming)
         return self.process_faces(
             frame, faces, timer=timer, policy=self.tracker, identity_for=self.tracker.identity_due
         )

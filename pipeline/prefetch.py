@@ -1,13 +1,15 @@
-"""Run the face detector ahead of the rest of the face work, in its own thread.
+"""Run the face detector ahead of the rest of the face work, in its own threads.
 
 Detection is the costliest stage and dlib releases the GIL while it scans, so on a multi-core
 machine the detector can work on the next frames while landmarks, swap and blend run on the
 current one. `DetectAhead` wraps a stream of frames and pairs each with a future of its
-detections (None on frames the tracker does not detect on); `FacePipeline.process` takes the
-result instead of running the detector itself.
+detections (None on frames the tracker does not detect on) and, with `lookahead`, a future of
+the next detection frame's, so that a face about to be detected is covered from the frame it
+first appears in, not from the detection frame after it; `FacePipeline.process` takes the
+results instead of running the detector itself.
 
-    for frame, future in DetectAhead(frames, detector, image_of=lambda f: f.image):
-        result = pipeline.process(frame.image, found=future.result() if future else None)
+    for slot in DetectAhead(frames, detector, image_of=lambda f: f.image, every=4):
+        result = pipeline.process(slot.item.image, *slot.results())
 """
 
 from __future__ import annotations
@@ -36,6 +38,23 @@ class Found:
     seconds: float
 
 
+@dataclass(frozen=True, eq=False)
+class Slot(Generic[T]):
+    """One item with its detections: `found` on detection frames, else None; `upcoming`, on
+    the frames between, the next detection frame's (None without look-ahead, or at the end)."""
+
+    item: T
+    found: Future[Found] | None
+    upcoming: Future[Found] | None = None
+
+    def results(self) -> tuple[Found | None, Found | None]:
+        """(found, upcoming), waiting for the detector where it has not finished yet."""
+        return (
+            self.found.result() if self.found else None,
+            self.upcoming.result() if self.upcoming else None,
+        )
+
+
 def detect_timed(detector: FaceDetector, image: np.ndarray) -> Found:
     started = time.perf_counter()
     detections = tuple(detector.detect(image))
@@ -53,14 +72,15 @@ def detections_of(
 
 
 class DetectAhead(Generic[T]):
-    """Pairs each item with a future of its frame's detections, computed in a worker thread.
+    """Pairs each item with futures of detections computed in worker threads (`Slot`s).
 
-    `every`: detect on every N-th item only (the tracker's `detect_every`; the others get
-    None). `depth`: items pulled (and their detection started) before the first is handed
-    out; 0 suits a consumer that reads ahead itself (a reader thread with a bounded queue),
-    1 lets the detector work on the next frame while the caller processes this one.
-    `workers`: detector threads; with more than one, consecutive frames are scanned at the
-    same time (results still come in frame order).
+    `every`: detect on every N-th item only (the tracker's `detect_every`). `lookahead`: hold
+    the items between two detection frames back until the second one's detection has been
+    started, and hand them out with its future as `upcoming` (up to N−1 items wait).
+    `depth`: further items pulled (and their detection started) before the first is handed
+    out; 0 suits a consumer that reads ahead itself (a reader thread with a bounded queue).
+    `workers`: detector threads; with more than one, detection frames are scanned at the same
+    time (results still come in frame order).
     """
 
     def __init__(
@@ -71,6 +91,7 @@ class DetectAhead(Generic[T]):
         every: int = 1,
         depth: int = 0,
         workers: int = 1,
+        lookahead: bool = True,
     ) -> None:
         self.items = items
         self.detector = detector
@@ -78,20 +99,28 @@ class DetectAhead(Generic[T]):
         self.every = max(1, every)
         self.depth = depth
         self.workers = max(1, workers)
+        self.lookahead = lookahead and self.every > 1
 
-    def __iter__(self) -> Iterator[tuple[T, Future[Found] | None]]:
+    def __iter__(self) -> Iterator[Slot[T]]:
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="faceanon-detect")
-        waiting: deque[tuple[T, Future[Found] | None]] = deque()
+        ready: deque[Slot[T]] = deque()  # may be handed out
+        between: list[T] = []  # items after the last detection frame, awaiting the next
         try:
             for index, item in enumerate(self.items):
-                future = None
                 if index % self.every == 0:
                     future = pool.submit(detect_timed, self.detector, self.image_of(item))
-                waiting.append((item, future))
-                if len(waiting) > self.depth:
-                    yield waiting.popleft()
-            while waiting:
-                yield waiting.popleft()
+                    ready.extend(Slot(held, None, future) for held in between)
+                    between.clear()
+                    ready.append(Slot(item, future))
+                elif self.lookahead:
+                    between.append(item)
+                else:
+                    ready.append(Slot(item, None))
+                while len(ready) > self.depth:
+                    yield ready.popleft()
+            ready.extend(Slot(held, None) for held in between)
+            while ready:
+                yield ready.popleft()
         except BaseException:  # a consumer that stops early needs no more detections
             pool.shutdown(wait=False, cancel_futures=True)
             raise

@@ -4,12 +4,16 @@ Each face gets a track id. On detection frames (every `detect_every`-th frame) d
 matched to tracks by box overlap (optimal assignment); in between, and whenever the detector
 misses a face its track still predicts, the landmarks are re-fitted inside the predicted box, so
 the face stays covered (swapped, or blurred if the fit is implausible) for `max_misses` frames
-rather than flashing raw. A track's gender is averaged over its first frames and then held, so a
-face never changes direction mid-clip.
+rather than flashing raw. Between detection frames, the next detection frame's faces (when the
+caller has them: a recorded file is read ahead) that no track follows yet start their tracks at
+once, so a face that walks in is covered from the first frame, not from the next detection.
+A track's gender is averaged over its first frames and then held, so a face never changes
+direction mid-clip.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -20,7 +24,7 @@ from .detect import FaceDetector
 from .landmarks import Landmarker
 from .prefetch import Found, detections_of
 from .timing import StageTimer
-from .types import Box, Face, Gender, Verdict
+from .types import Box, Detection, Face, Gender, Verdict
 
 
 @dataclass(frozen=True)
@@ -73,10 +77,15 @@ class FaceTracker:
         self._next_id = 1
 
     def update(
-        self, frame: np.ndarray, timer: StageTimer | None = None, found: Found | None = None
+        self,
+        frame: np.ndarray,
+        timer: StageTimer | None = None,
+        found: Found | None = None,
+        upcoming: Found | None = None,
     ) -> list[Face]:
         """Advance one frame and return every face to transform in it. `found`: this frame's
-        detections computed ahead (used on detection frames, i.e. every `detect_every`-th)."""
+        detections computed ahead (used on detection frames, i.e. every `detect_every`-th);
+        `upcoming`: on the frames between, the next detection frame's, if known."""
         timer = timer or StageTimer()
         self.frame_number += 1
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
@@ -88,7 +97,16 @@ class FaceTracker:
             with timer("landmarks"):
                 for track in self.tracks:
                     self._follow(gray, track)
+                if upcoming is not None:
+                    self._start_upcoming(gray, upcoming.detections)
         return [t.face for t in self.tracks]
+
+    def _start_upcoming(self, gray: np.ndarray, detections: Sequence[Detection]) -> None:
+        """Start tracks now for the next detection frame's faces that no track follows (the
+        detector will confirm them there, by overlap, like any other track)."""
+        for detection in detections:
+            if all(detection.box.iou(t.face.box) < self.config.min_iou for t in self.tracks):
+                self._start(gray, detection.box, detection.score)
 
     def _associate(self, gray: np.ndarray, detections) -> None:
         predicted = [_box_from(t.predicted_landmarks(), t.box_offset) for t in self.tracks]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from tqdm import tqdm
 
 from pipeline.errors import InputError
 from pipeline.facepipeline import FacePipeline
-from pipeline.prefetch import DetectAhead, Found
+from pipeline.prefetch import DetectAhead, Slot
 
 from .atomic import check_writable_folder, make_folder, same_file
 from .concurrency import run_pipelined
@@ -71,9 +70,9 @@ def anonymize_video(
             dynamic_ncols=True,
         )
 
-        def process(item: tuple[Frame, Future[Found] | None]) -> Frame:
-            frame, found = item
-            result = pipeline.process(frame.image, found.result() if found else None)
+        def process(slot: Slot[Frame]) -> Frame:
+            frame = slot.item
+            result = pipeline.process(frame.image, *slot.results())
             tally.add(result)
             return frame.with_image(result.image)
 
@@ -81,7 +80,8 @@ def anonymize_video(
             bar.update(1)
 
         # The detector runs in its own threads on the frames the reader has queued, ahead of
-        # the face work on this one.
+        # the face work on this one; frames between two detection frames wait for the second
+        # one's detection, so faces it finds are covered from their first frame.
         ahead = DetectAhead(
             frames,
             pipeline.detector,

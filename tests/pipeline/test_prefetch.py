@@ -36,27 +36,54 @@ def frames(count: int) -> list[np.ndarray]:
 def test_each_frame_gets_its_own_detections_off_the_main_thread():
     detector = RecordingDetector()
     paired = list(DetectAhead(frames(6), detector, lambda f: f))
-    assert [int(f[0, 0, 0]) for f, _ in paired] == list(range(6))
-    for frame, future in paired:
-        found = future.result()
-        assert isinstance(found, Found) and found.seconds >= 0
-        assert found.detections[0].box.left == frame[0, 0, 0]
+    assert [int(slot.item[0, 0, 0]) for slot in paired] == list(range(6))
+    for slot in paired:
+        found, upcoming = slot.results()
+        assert isinstance(found, Found) and found.seconds >= 0 and upcoming is None
+        assert found.detections[0].box.left == slot.item[0, 0, 0]
     assert threading.current_thread().name not in detector.threads
 
 
 def test_only_every_nth_frame_is_detected():
     detector = RecordingDetector()
-    paired = list(DetectAhead(frames(7), detector, lambda f: f, every=3))
-    assert [future is not None for _, future in paired] == [i % 3 == 0 for i in range(7)]
-    detected = [future.result() for _, future in paired if future is not None]
+    paired = list(DetectAhead(frames(7), detector, lambda f: f, every=3, lookahead=False))
+    assert [slot.found is not None for slot in paired] == [i % 3 == 0 for i in range(7)]
+    assert all(slot.upcoming is None for slot in paired)
+    detected = [slot.found.result() for slot in paired if slot.found is not None]
     assert [found.detections[0].box.left for found in detected] == [0, 3, 6]
     assert sorted(detector.calls) == [0, 3, 6]
+
+
+def test_frames_between_detections_carry_the_next_detection():
+    detector = RecordingDetector()
+    paired = list(DetectAhead(frames(8), detector, lambda f: f, every=3))
+    assert [int(slot.item[0, 0, 0]) for slot in paired] == list(range(8))
+    upcoming = [
+        slot.upcoming.result().detections[0].box.left if slot.upcoming else None for slot in paired
+    ]
+    # frames 1-2 see frame 3's detections, 4-5 frame 6's; after the last one there is none
+    assert upcoming == [None, 3, 3, None, 6, 6, None, None]
+    assert sorted(detector.calls) == [0, 3, 6]
+
+
+def test_lookahead_holds_frames_back_only_until_the_next_detection_frame():
+    detector = RecordingDetector()
+    pulled: list[int] = []
+
+    def source():
+        for i, frame in enumerate(frames(9)):
+            pulled.append(i)
+            yield frame
+
+    iterator = iter(DetectAhead(source(), detector, lambda f: f, every=4))
+    assert int(next(iterator).item[0, 0, 0]) == 0 and pulled == [0]
+    assert int(next(iterator).item[0, 0, 0]) == 1 and pulled == [0, 1, 2, 3, 4]
 
 
 def test_depth_starts_the_next_detection_before_handing_out_this_frame():
     detector = RecordingDetector()
     iterator = iter(DetectAhead(frames(5), detector, lambda f: f, depth=1))
-    first, _ = next(iterator)
+    first = next(iterator).item
     assert int(first[0, 0, 0]) == 0
     time.sleep(0.05)
     assert 1 in detector.calls  # frame 1 was already being detected
@@ -99,7 +126,7 @@ class UnevenDetector(RecordingDetector):
 def test_two_detector_threads_scan_frames_at_once_and_keep_frame_order():
     detector = UnevenDetector()
     paired = list(DetectAhead(frames(8), detector, lambda f: f, depth=8, workers=2))
-    lefts = [future.result().detections[0].box.left for _, future in paired]
+    lefts = [slot.found.result().detections[0].box.left for slot in paired]
     assert lefts == list(range(8))
     assert len(detector.threads) == 2
     assert detector.calls != sorted(detector.calls)  # they did finish out of order

@@ -9,6 +9,7 @@ from pipeline.detect import FaceDetector
 from pipeline.facepipeline import FacePipeline, PipelineOptions
 from pipeline.landmarks import Landmarker
 from pipeline.latent.swapper import LatentSwapper
+from pipeline.prefetch import DetectAhead
 from pipeline.track import FaceTracker, TrackerConfig
 from pipeline.types import Box, Gender, Verdict
 
@@ -135,3 +136,45 @@ def test_identity_is_measured_on_a_schedule(face_frame, swapper):
     ]
     assert 2 <= sum(measured) <= 4
     assert measured.index(True) <= 2
+
+
+def walk_in_clip(face_frame, count: int = 8) -> list[np.ndarray]:
+    """An empty scene, then the face from the second frame on (moving slowly)."""
+    frame, _ = face_frame
+    return [np.full_like(frame, 200), *moving_clip(face_frame, count=count - 1, step=3)]
+
+
+def run_with_detection_every(pipeline: FacePipeline, clip, every: int, lookahead: bool):
+    slots = DetectAhead(clip, pipeline.detector, lambda f: f, every=every, lookahead=lookahead)
+    return [pipeline.process(slot.item, *slot.results()) for slot in slots]
+
+
+def sparse_pipeline(swapper, every: int) -> FacePipeline:
+    return FacePipeline(
+        FaceDetector(),
+        Landmarker(),
+        FlipFlopClassifier(),
+        swapper,
+        PipelineOptions(identity=False),
+        tracking=TrackerConfig(detect_every=every),
+    )
+
+
+def test_a_face_walking_in_between_detections_is_covered_from_its_first_frame(face_frame, swapper):
+    """Detection every 4th frame; the face appears on frame 1, is detected on frame 4. With
+    the next detection known ahead (a file is read ahead), frames 1-3 are covered too."""
+    clip = walk_in_clip(face_frame)
+    results = run_with_detection_every(sparse_pipeline(swapper, 4), clip, 4, lookahead=True)
+    assert not results[0].faces
+    for i, (frame, result) in enumerate(zip(clip[1:], results[1:], strict=True), 1):
+        assert len(result.faces) == 1, f"frame {i}: the face is not covered"
+        box = result.faces[0].face.box
+        assert changed(frame, result.image, box) > 1.0, f"frame {i} shows the face raw"
+    assert {r.faces[0].face.track_id for r in results[1:]} == {1}
+
+
+def test_without_lookahead_the_walking_in_face_waits_for_the_next_detection(face_frame, swapper):
+    """The control for the test above: the same clip, detections not known ahead."""
+    clip = walk_in_clip(face_frame)
+    results = run_with_detection_every(sparse_pipeline(swapper, 4), clip, 4, lookahead=False)
+    assert [len(r.faces) for r in results] == [0, 0, 0, 0, 1, 1, 1, 1]
