@@ -37,13 +37,17 @@ def match_colour(processed: np.ndarray, original: np.ndarray, mask: np.ndarray) 
 
     The median per channel, over the mask's core: a transform that darkens a few features
     (brows, lips, beard shadow) moves the mean, and removing a mean shift would then lighten
-    all the skin around them; the median follows the skin and corrects only a real tint."""
-    core = mask > 0.5
-    if core.sum() < 16:
+    all the skin around them; the median follows the skin and corrects only a real tint. Every
+    second pixel in each direction is plenty for a median (and a quarter of the work)."""
+    core = mask[::2, ::2] > 0.5
+    if core.sum() < 4:
         return processed
-    difference = processed[core].astype(np.int16) - original[core]
-    shift = np.median(difference, axis=0)
-    return np.clip(processed - shift, 0, 255).astype(np.uint8)
+    difference = processed[::2, ::2][core].astype(np.int16) - original[::2, ::2][core]
+    shift = np.round(np.median(difference, axis=0))
+    if not shift.any():
+        return processed
+    # cv2 saturates to 0-255 in one pass; the scalar takes the 3 channels (4th unused)
+    return cv2.subtract(processed, (*shift.tolist(), 0.0))
 
 
 def frame_region(

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from threadpoolctl import threadpool_limits
+
 from pipeline.classify import GenderClassifier
 from pipeline.detect import DetectorConfig, FaceDetector
 from pipeline.facepipeline import FacePipeline, PipelineOptions
@@ -50,6 +52,10 @@ class RunSettings:
 def build_pipeline(settings: RunSettings, video: bool = False) -> FacePipeline:
     """Load the models the settings need (once) and wire them into a pipeline; `video` adds
     the tracker (held verdicts, covered misses, identity per track on a schedule)."""
+    # One BLAS thread for this process: the face work's matrix products are small and run
+    # beside detector and codec threads, which OpenBLAS's own threads would only fight for
+    # the cores (one face's texture code, 2 cores busy: 0.4 ms on one thread, 8 ms on two).
+    threadpool_limits(1, user_api="blas")
     landmarker = Landmarker()
     detector = FaceDetector(
         DetectorConfig(

@@ -106,11 +106,17 @@ class LatentFaceModel:
         src = control_points(landmarks_unit, landmarks_unit, crop.shape[0])
         return self._texture_target.sample(crop, src)
 
-    def texture_code(self, texture: np.ndarray) -> np.ndarray:
-        return self.texture_basis @ (texture - self.mean_texture).reshape(-1)
+    def texture_codes(self, textures: np.ndarray) -> np.ndarray:
+        """(n, kt) codes of (n, m, 3) textures, in one product with the basis."""
+        centred = (textures - self.mean_texture).reshape(len(textures), -1)
+        return centred @ self.texture_basis.T
 
     def decode_texture_delta(self, code_delta: np.ndarray) -> np.ndarray:
         return (code_delta @ self.texture_basis).reshape(-1, 3)
+
+    def decode_texture_deltas(self, code_deltas: np.ndarray) -> np.ndarray:
+        """(n, m, 3) texture differences of (n, kt) code differences."""
+        return (code_deltas @ self.texture_basis).reshape(len(code_deltas), -1, 3)
 
     def target_index(self, gender: Gender) -> int:
         return [Gender.MALE, Gender.FEMALE].index(gender.opposite)

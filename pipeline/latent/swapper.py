@@ -68,20 +68,32 @@ class LatentSwapper:
         self, crops: Sequence[AlignedCrop], genders: Sequence[Gender], strength: float | None = None
     ) -> list[AlignedCrop]:
         alpha = self.default_strength if strength is None else strength
+        units = [crop.landmarks / crop.image.shape[0] for crop in crops]
+        pulls = (
+            self._pulls(crops, units, genders)
+            if self.identity_pull > 0 and crops
+            else [None] * len(crops)
+        )
         return [
-            self.swap_one(crop, gender, alpha) for crop, gender in zip(crops, genders, strict=True)
+            self._swap_one(crop, unit, gender, alpha, pull)
+            for crop, unit, gender, pull in zip(crops, units, genders, pulls, strict=True)
         ]
 
-    def swap_one(self, crop: AlignedCrop, gender: Gender, alpha: float) -> AlignedCrop:
+    def _swap_one(
+        self,
+        crop: AlignedCrop,
+        unit: np.ndarray,
+        gender: Gender,
+        alpha: float,
+        pull: tuple[np.ndarray, np.ndarray] | None,
+    ) -> AlignedCrop:
         size = crop.image.shape[0]
         sign = 1.0 if gender is Gender.MALE else -1.0
-        unit = crop.landmarks / size
         move = sign * alpha * self._shape_delta
         texture = self._texture_delta * (sign * alpha)
-        if self.identity_pull > 0:
-            pull_shape, pull_texture = self._pull(crop.image, unit, gender)
-            move = move + pull_shape
-            texture = texture + pull_texture
+        if pull is not None:
+            move = move + pull[0]
+            texture = texture + pull[1]
         new_unit = unit + move
         src = control_points(unit, unit, size)
         dst = control_points(new_unit, unit, size)
@@ -95,20 +107,29 @@ class LatentSwapper:
             mask=mask,
         )
 
-    def _pull(
-        self, image: np.ndarray, unit: np.ndarray, gender: Gender
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The identity pull of a face now `gender`: its landmark displacement (68, 2, unit
-        coordinates) and its texture-frame difference (colour neutral, like the gender's)."""
+    def _pulls(
+        self, crops: Sequence[AlignedCrop], units: Sequence[np.ndarray], genders: Sequence[Gender]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The identity pull of each face, now of the other gender: its landmark displacement
+        (68, 2, unit coordinates) and its texture-frame difference (colour neutral, like the
+        gender's). The texture codes of all faces are found and decoded in one product each,
+        one pass over the texture basis for the whole frame."""
         m = self.model
-        target = m.target_index(gender)
-        shape = m.class_mean_shape[target] - m.shape_code(unit)
-        shape[: m.pull_free_shape] = 0
-        texture = m.class_mean_texture[target] - m.texture_code(m.sample_texture(image, unit))
-        texture[: m.pull_free_texture] = 0
-        delta = m.decode_texture_delta(self.identity_pull * texture)
-        delta -= np.median(delta[self._skin], axis=0)
-        return self.identity_pull * m.decode_shape_delta(shape), m.texture_image(delta)
+        targets = [m.target_index(gender) for gender in genders]
+        textures = np.stack(
+            [m.sample_texture(crop.image, unit) for crop, unit in zip(crops, units, strict=True)]
+        )
+        codes = m.texture_codes(textures)
+        texture_moves = m.class_mean_texture[targets] - codes
+        texture_moves[:, : m.pull_free_texture] = 0
+        deltas = m.decode_texture_deltas(self.identity_pull * texture_moves)
+        pulls = []
+        for unit, target, delta in zip(units, targets, deltas, strict=True):
+            shape = m.class_mean_shape[target] - m.shape_code(unit)
+            shape[: m.pull_free_shape] = 0
+            delta = delta - np.median(delta[self._skin], axis=0)
+            pulls.append((self.identity_pull * m.decode_shape_delta(shape), m.texture_image(delta)))
+        return pulls
 
 
 def render(
