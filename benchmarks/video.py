@@ -35,7 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.errors import WeightsError
 from stream.bench import ceiling
-from stream.build import STREAM_MIN_FACE_FRACTION, RunSettings, build_pipeline
+from stream.build import (
+    STREAM_MIN_FACE_FRACTION,
+    VIDEO_DETECT_EVERY,
+    RunSettings,
+    build_pipeline,
+)
 from stream.concurrency import run_pipelined
 from stream.video_io import VideoFileSink, VideoFileSource
 from stream.videojob import anonymize_video
@@ -116,7 +121,7 @@ def main() -> None:
     parser.add_argument("clip", type=Path, nargs="?", default=DEFAULT_CLIP)
     parser.add_argument("--mode", choices=("swap", "blur"), default="swap")
     parser.add_argument("--seconds", type=float, default=None, help="measure the first S only")
-    parser.add_argument("--detect-every", type=int, default=1)
+    parser.add_argument("--detect-every", type=int, default=VIDEO_DETECT_EVERY)
     parser.add_argument("--min-face", type=int, default=None, help="default: the pipeline's")
     parser.add_argument("--group-clip", action="store_true", help="1280×720 four-face clip")
     args = parser.parse_args()

@@ -67,7 +67,7 @@ def default_workers(device: str) -> tuple[int, int]:
     help="Run on a Ray cluster: its address, 'auto' (the cluster this machine is in) or "
     "'local' (a private Ray instance on this machine). Needs faceanon[ray].",
 )
-@detect_every_option
+@detect_every_option(1)
 @common_options
 def batch(
     input_dir: Path,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import av
 
-from .build import STREAM_MIN_FACE_FRACTION, RunSettings, build_pipeline
+from .build import STREAM_MIN_FACE_FRACTION, VIDEO_DETECT_EVERY, RunSettings, build_pipeline
 from .images import read_image
 from .video_io import ENCODER, ENCODER_OPTIONS
 from .videojob import anonymize_video
@@ -97,7 +97,12 @@ def run_bench(samples: Path, settings: RunSettings) -> list[str]:
     clip = samples / "clip.mp4"
     ours, plain, frames = video_fps(
         clip,
-        replace(settings, min_face_fraction=STREAM_MIN_FACE_FRACTION),  # as `faceanon video`
+        # as `faceanon video` does by default
+        replace(
+            settings,
+            min_face_fraction=STREAM_MIN_FACE_FRACTION,
+            detect_every=VIDEO_DETECT_EVERY,
+        ),
     )
     lines.append(f"video {clip.name}, {frames} frames")
     lines.append(f"  faceanon {ours:.1f} fps, plain decode+encode {plain:.1f} fps")

@@ -23,6 +23,7 @@ from pipeline.swap import SWAPPERS
 
 from .build import (
     STREAM_MIN_FACE_FRACTION,
+    VIDEO_DETECT_EVERY,
     WEBCAM_MIN_FACE_FRACTION,
     RunSettings,
     build_pipeline,
@@ -174,15 +175,15 @@ def image(
         )
 
 
-def detect_every_option(command: Callable[..., Any]) -> Callable[..., Any]:
+def detect_every_option(default: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """`--detect-every N` for the commands that track faces through frames."""
     return click.option(
         "--detect-every",
         type=click.IntRange(1, 300),
-        default=1,
+        default=default,
         show_default=True,
         help="Run the face detector on every N-th frame and track faces in between (faster).",
-    )(command)
+    )
 
 
 @cli.command()
@@ -194,7 +195,7 @@ def detect_every_option(command: Callable[..., Any]) -> Callable[..., Any]:
     type=click.Path(path_type=Path),
     help="Output video: .mp4, .mkv or .mov (H.264; audio and timing kept, metadata dropped).",
 )
-@detect_every_option
+@detect_every_option(VIDEO_DETECT_EVERY)
 @common_options
 def video(
     source: Path,
@@ -251,7 +252,7 @@ def video(
     help="Read a file source as fast as processing allows, every frame (default: at its own "
     "frame rate, dropping frames processing cannot keep up with).",
 )
-@detect_every_option
+@detect_every_option(1)
 @common_options
 def webcam(
     source: str,

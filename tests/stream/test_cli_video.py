@@ -103,6 +103,33 @@ def test_faces_in_a_clip_are_anonymized(tmp_path, request, mode):
     assert min(np.abs(a[inner].astype(int) - b[inner]).mean() for a, b in pairs) > 2.0
 
 
+def test_by_default_a_face_walking_in_is_covered_from_its_first_frame(tmp_path, request):
+    """The default detects every 4th frame and reads ahead: the face enters on frame 2 and is
+    first seen by the detector on frame 4, yet frames 2 and 3 are covered too (and frame 1,
+    where the face the next detection finds is not in yet: covering fails closed)."""
+    frame, _ = request.getfixturevalue("face_frame")
+    empty = np.full_like(frame, 200)
+    clip = [empty, empty, *(np.roll(frame, 2 * i, axis=1) for i in range(8))]
+    source = tmp_path / "walk-in.mp4"
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("libx264", rate=10, options={"preset": "ultrafast"})
+        stream.width, stream.height = frame.shape[1], frame.shape[0]
+        for i, image in enumerate(clip):
+            picture = av.VideoFrame.from_ndarray(image, format="bgr24")
+            picture.pts = i
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode(None))
+    output, report = tmp_path / "anon.mp4", tmp_path / "report.json"
+    assert run_cli("video", source, "-o", output, "--mode", "blur", "--report", report) == 0
+    assert json.loads(report.read_text())["settings"]["detect_every"] == 4
+    before, after = images(source), images(output)
+    inner = (slice(150, 370), slice(260, 460))
+    pairs = zip(after, before, strict=True)
+    change = [np.abs(a[inner].astype(int) - b[inner]).mean() for a, b in pairs]
+    assert change[0] < 2.5  # a detection frame without a face passes through
+    assert min(change[2:]) > 2.0, change  # every frame with the face is covered
+
+
 def _text(path: Path) -> None:
     path.write_text("not a video\n" * 100)
 
