@@ -10,7 +10,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from .align import DEFAULT_SIZE, align_face, warp_to_crop
+from .align import DEFAULT_SIZE, align_face, crop_size_for, warp_to_crop
 from .blend import hull_mask, paste_back
 from .classify import Classifier
 from .detect import FaceDetector
@@ -44,7 +44,8 @@ class VerdictPolicy(Protocol):
 @dataclass(frozen=True)
 class PipelineOptions:
     """`mode`: swap or blur; `strength`: swap strength (None: the swapper's default);
-    `crop_size`: the aligned crop's side; `identity`: compute identity similarity per face."""
+    `crop_size`: the aligned crop's largest side (a smaller face gets a smaller crop, see
+    `align.crop_size_for`); `identity`: compute identity similarity per face."""
 
     mode: str = "swap"
     strength: float | None = None
@@ -143,7 +144,8 @@ class FacePipeline:
                 outcomes[i] = FaceOutcome(face=face, action=Action.BLURRED, reason=reason)
                 continue
             with timer("align"):
-                crops.append(align_face(frame, face.landmarks, self.options.crop_size))
+                size = crop_size_for(face.landmarks, self.options.crop_size)
+                crops.append(align_face(frame, face.landmarks, size))
             to_swap.append(i)
 
         if to_swap:

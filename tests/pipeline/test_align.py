@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.align import align_face, alignment_for, warp_to_crop
+from pipeline.align import align_face, alignment_for, crop_size_for, warp_to_crop
 from pipeline.landmarks import LEFT_EYE, RIGHT_EYE
 
 
@@ -75,3 +75,14 @@ def test_large_faces_are_prefiltered(face_frame):
     assert np.std(filtered[..., 1].astype(int) - clean[..., 1]) < 0.5 * np.std(
         plain[..., 1].astype(int) - clean[..., 1]
     )
+
+
+@pytest.mark.parametrize("scale,expected", [(0.1, 128), (0.5, 160), (1.0, 256), (3.0, 256)])
+def test_crop_size_follows_the_face_size_in_the_frame(latent_model, scale, expected):
+    """The crop never needs more pixels than the face has in the frame (times 1.25)."""
+    landmarks = (latent_model.mean_shape * 256 * scale).astype(np.float32)
+    size = crop_size_for(landmarks)
+    assert size == expected
+    covered = 1.0 / alignment_for(landmarks, 1).scale
+    assert size >= min(256, 1.25 * covered) and size % 32 == 0
+    assert crop_size_for(landmarks, largest=512) >= size
