@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from pipeline.device import torch_threads
 from pipeline.errors import InputError
 from pipeline.facepipeline import FacePipeline
 from pipeline.prefetch import DetectAhead, Slot
@@ -89,7 +90,7 @@ def anonymize_video(
             pipeline.detect_every,
             workers=detect_workers or DETECT_WORKERS,
         )
-        with VideoFileSink(output, info, audio_from=source) as sink:
+        with VideoFileSink(output, info, audio_from=source) as sink, torch_threads(1):
             done = run_pipelined(ahead, process, sink.write, on_item=count)
         bar.close()
     return VideoRun(

@@ -1,0 +1,33 @@
+"""Device choice and torch's CPU threads."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pipeline.device import resolve_device, torch_threads
+from pipeline.errors import InputError
+
+
+def test_auto_is_the_cpu_without_a_gpu():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert resolve_device("cpu").type == "cpu"
+
+
+def test_unknown_or_missing_devices_are_input_errors():
+    with pytest.raises(InputError, match="unknown device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="no CUDA GPU"):
+            resolve_device("cuda")
+
+
+def test_torch_threads_apply_inside_the_block_only():
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), torch_threads(1):
+        raise RuntimeError("a failure inside")
+    assert torch.get_num_threads() == before
