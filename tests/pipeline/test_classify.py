@@ -115,18 +115,19 @@ def held_out_table(classifier, shared_data, tmp_path_factory) -> dict:
 
 @pytest.mark.slow
 def test_held_out_accuracy_does_not_regress(held_out_table):
-    """The shipped weights measured 96.5 % male / 95.6 % female here; a retrain that falls
-    below 95 % in either class is a regression."""
+    """The shipped weights measured 96.8 % male / 98.1 % female here; a retrain that falls
+    below 96 % in either class is a regression."""
     assert held_out_table["count"] > 500
-    assert min(held_out_table[g.value] for g in Gender) >= 95.0, held_out_table
+    assert min(held_out_table[g.value] for g in Gender) >= 96.0, held_out_table
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="target not met yet: the shipped weights reach 96.5 % male / 95.6 % female on these "
-    "faces (see weights/gender_classifier.json)",
+    reason="target not met yet: the shipped weights reach 97.4 % overall, 96.8 % male / 98.1 % "
+    "female on these faces (see weights/gender_classifier.json)",
 )
 def test_held_out_accuracy_meets_target(held_out_table):
-    """The issue's target: ≥ 97 % in each class."""
+    """The issue's target: ≥ 98 % overall and ≥ 97 % in each class."""
+    assert held_out_table["overall"] >= 98.0, held_out_table
     assert min(held_out_table[g.value] for g in Gender) >= 97.0, held_out_table
