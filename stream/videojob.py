@@ -92,6 +92,9 @@ def anonymize_video(
         )
         with VideoFileSink(output, info, audio_from=source) as sink, torch_threads(1):
             done = run_pipelined(ahead, process, sink.write, on_item=count)
+        if bar.total != done:  # the container's count was off (e.g. AVI counting fields)
+            bar.total = done
+            bar.refresh()
         bar.close()
     return VideoRun(
         tally=tally, seconds=time.perf_counter() - started, frames=done, info=_describe(info)
