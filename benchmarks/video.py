@@ -107,13 +107,13 @@ def pipeline_for(mode: str, detect_every: int, min_face: int | None):
         min_face_fraction=STREAM_MIN_FACE_FRACTION,  # as `faceanon video`
     )
     try:
-        return settings, build_pipeline(settings, video=True)
+        return settings, build_pipeline(settings, video=True, identity_worker=True)
     except WeightsError as error:
         if mode == "blur":
             raise
         print(f"note: {error}; measuring --mode blur instead")
         settings = replace(settings, mode="blur")
-        return settings, build_pipeline(settings, video=True)
+        return settings, build_pipeline(settings, video=True, identity_worker=True)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from .align import DEFAULT_SIZE, align_face, crop_size_for, warp_to_crop
 from .blend import hull_mask, paste_back
 from .classify import Classifier
 from .detect import FaceDetector
+from .identity_worker import BackgroundIdentity
 from .landmarks import Landmarker, implausibility
 from .obscure import obscure
 from .prefetch import Found, detections_of
@@ -21,7 +22,17 @@ from .similarity import IdentityEncoder, similarity
 from .swap import Swapper
 from .timing import StageTimer
 from .track import FaceTracker, TrackerConfig
-from .types import Action, AlignedCrop, Box, Face, FaceOutcome, FrameResult, SwapResult, Verdict
+from .types import (
+    Action,
+    AlignedCrop,
+    Box,
+    Face,
+    FaceOutcome,
+    FrameResult,
+    Similarity,
+    SwapResult,
+    Verdict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +78,17 @@ class FacePipeline:
         classifier: Classifier | None,
         swapper: Swapper | None,
         options: PipelineOptions = PipelineOptions(),
-        encoder: IdentityEncoder | None = None,
+        encoder: IdentityEncoder | BackgroundIdentity | None = None,
         tracking: TrackerConfig | None = None,
     ) -> None:
+        """`encoder` measures identity inline, or (`BackgroundIdentity`, tracking only) in a
+        worker process whose figures join each track's next frame."""
         if options.mode not in MODES:
             raise ValueError(f"unknown mode {options.mode!r}")
         if options.mode == "swap" and (classifier is None or swapper is None):
             raise ValueError("swap mode needs a classifier and a swapper")
+        if isinstance(encoder, BackgroundIdentity) and tracking is None:
+            raise ValueError("background identity readouts follow tracks: tracking needed")
         self.detector = detector
         self.landmarker = landmarker
         self.classifier = classifier
@@ -113,6 +128,8 @@ class FacePipeline:
         if self.tracker is None:
             return self.process_faces(frame, self.find_faces(frame, timer, found), timer=timer)
         faces = self.tracker.update(frame, timer, found, upcoming)
+        if isinstance(self.encoder, BackgroundIdentity):
+            self.encoder.forget_except({f.track_id for f in faces if f.track_id is not None})
         return self.process_faces(
             frame, faces, timer=timer, policy=self.tracker, identity_for=self.tracker.identity_due
         )
@@ -193,12 +210,33 @@ class FacePipeline:
                 # Measure what a viewer gets: the face as it now stands in the output frame.
                 final = warp_to_crop(output, crop.alignment)
                 wanted = identity_for is None or identity_for(face)
-                figures = similarity(crop, final, self.encoder if wanted else None)
+                figures = self._similarity(face, crop, final, wanted)
             result = SwapResult(crop=final, mask=mask, similarity=figures)
             outcomes.append(
                 FaceOutcome(face=face, action=Action.SWAPPED, verdict=verdict, result=result)
             )
         return outcomes
+
+    def _similarity(
+        self, face: Face, crop: AlignedCrop, final: np.ndarray, wanted: bool
+    ) -> Similarity:
+        """Pixel similarity now; identity inline when `wanted`, or, with a background worker,
+        started when `wanted` and reported on the track's first frame after it is done."""
+        if not isinstance(self.encoder, BackgroundIdentity):
+            return similarity(crop, final, self.encoder if wanted else None)
+        figures = similarity(crop, final)
+        if face.track_id is None:
+            return figures
+        figures = self.encoder.collect(face.track_id, figures)
+        if wanted:
+            self.encoder.submit(face.track_id, crop, final)
+        return figures
+
+    def close(self) -> None:
+        """Stop the identity worker, if there is one (the pipeline still swaps after)."""
+        if isinstance(self.encoder, BackgroundIdentity):
+            self.encoder.close()
+            self.encoder = None
 
     def _verdicts(
         self, faces: Sequence[Face], crops: Sequence[AlignedCrop], policy: VerdictPolicy | None

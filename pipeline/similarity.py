@@ -57,6 +57,17 @@ class IdentityEncoder:
         return np.asarray(self._encoder.compute_face_descriptor(rgb, shape), dtype=np.float64)
 
 
+def identity_readout(
+    encoder: IdentityEncoder, original: np.ndarray, landmarks: np.ndarray, processed: np.ndarray
+) -> tuple[float, float, bool]:
+    """Identity figures (see `identity_figures`) of an aligned crop and its processed version,
+    both described inside the box around the original's landmarks."""
+    box = Box.around(landmarks)
+    before = encoder.descriptor(original, box)
+    after = encoder.descriptor(processed, box)
+    return identity_figures(before, after)
+
+
 def similarity(
     original: AlignedCrop,
     processed: np.ndarray,
@@ -66,8 +77,7 @@ def similarity(
     pixel = pixel_similarity(original.image, processed)
     if encoder is None:
         return Similarity(pixel=pixel)
-    box = Box.around(original.landmarks)
-    before = encoder.descriptor(original.image, box)
-    after = encoder.descriptor(processed, box)
-    identity, distance, risk = identity_figures(before, after)
+    identity, distance, risk = identity_readout(
+        encoder, original.image, original.landmarks, processed
+    )
     return Similarity(pixel=pixel, identity=identity, identity_distance=distance, reid_risk=risk)

@@ -72,7 +72,7 @@ def ceiling(source: Path, output: Path) -> tuple[int, float]:
 
 def video_fps(clip: Path, settings: RunSettings) -> tuple[float, float, int]:
     """(faceanon fps, ceiling fps, frames) on one clip, measured back to back."""
-    pipeline = build_pipeline(settings, video=True)
+    pipeline = build_pipeline(settings, video=True, identity_worker=True)  # as `faceanon video`
     with tempfile.TemporaryDirectory() as folder:
         frames, seconds = ceiling(clip, Path(folder) / "ceiling.mp4")
         run = anonymize_video(clip, Path(folder) / "anon.mp4", pipeline, quiet=True)

@@ -11,6 +11,7 @@ from threadpoolctl import threadpool_limits
 from pipeline.classify import GenderClassifier
 from pipeline.detect import DetectorConfig, FaceDetector
 from pipeline.facepipeline import FacePipeline, PipelineOptions
+from pipeline.identity_worker import BackgroundIdentity
 from pipeline.landmarks import Landmarker
 from pipeline.similarity import IdentityEncoder
 from pipeline.swap import load_swapper
@@ -55,9 +56,13 @@ class RunSettings:
         return fields
 
 
-def build_pipeline(settings: RunSettings, video: bool = False) -> FacePipeline:
+def build_pipeline(
+    settings: RunSettings, video: bool = False, identity_worker: bool = False
+) -> FacePipeline:
     """Load the models the settings need (once) and wire them into a pipeline; `video` adds
-    the tracker (held verdicts, covered misses, identity per track on a schedule)."""
+    the tracker (held verdicts, covered misses, identity per track on a schedule);
+    `identity_worker` (with `video`) moves the identity readouts into a worker process, so
+    they never stall the frame loop (one process a pipeline: not for batch workers)."""
     # One BLAS thread for this process: the face work's matrix products are small and run
     # beside detector and codec threads, which OpenBLAS's own threads would only fight for
     # the cores (one face's texture code, 2 cores busy: 0.4 ms on one thread, 8 ms on two).
@@ -76,7 +81,9 @@ def build_pipeline(settings: RunSettings, video: bool = False) -> FacePipeline:
         swapper = load_swapper(
             settings.swapper, settings.weights_dir, settings.device, settings.identity_pull
         )
-    encoder = IdentityEncoder(landmarker) if settings.identity and settings.mode == "swap" else None
+    encoder: IdentityEncoder | BackgroundIdentity | None = None
+    if settings.identity and settings.mode == "swap":
+        encoder = BackgroundIdentity() if video and identity_worker else IdentityEncoder(landmarker)
     options = PipelineOptions(
         mode=settings.mode, strength=settings.strength, identity=encoder is not None
     )

@@ -218,8 +218,11 @@ def video(
     settings = replace(
         settings, detect_every=detect_every, min_face_fraction=STREAM_MIN_FACE_FRACTION
     )
-    pipeline = build_pipeline(settings, video=True)
-    run = anonymize_video(source, output, pipeline, quiet=quiet)
+    pipeline = build_pipeline(settings, video=True, identity_worker=True)
+    try:
+        run = anonymize_video(source, output, pipeline, quiet=quiet)
+    finally:
+        pipeline.close()
     if report:
         record = video_report(run, source, output)
         write_report(report, "video", settings.as_report(), [record], run.tally)
@@ -286,16 +289,19 @@ def webcam(
     settings = replace(
         settings, detect_every=detect_every, min_face_fraction=WEBCAM_MIN_FACE_FRACTION
     )
-    pipeline = build_pipeline(settings, video=True)
-    stats = run_live(
-        source,
-        pipeline,
-        headless=headless,
-        max_frames=max_frames,
-        record=record,
-        realtime=not no_realtime,
-        quiet=quiet,
-    )
+    pipeline = build_pipeline(settings, video=True, identity_worker=True)
+    try:
+        stats = run_live(
+            source,
+            pipeline,
+            headless=headless,
+            max_frames=max_frames,
+            record=record,
+            realtime=not no_realtime,
+            quiet=quiet,
+        )
+    finally:
+        pipeline.close()
     if report:
         entry = {
             "source": source,

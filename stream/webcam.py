@@ -57,6 +57,7 @@ class LiveStats:
             "dropped_frames": self.dropped,
             "latency_ms_median": round(statistics.median(latencies), 1) if latencies else None,
             "latency_ms_p95": round(float(np.percentile(latencies, 95)), 1) if latencies else None,
+            "latency_ms_max": round(max(latencies), 1) if latencies else None,
         }
 
 

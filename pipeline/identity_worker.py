@@ -1,0 +1,116 @@
+"""Identity readouts off the frame loop, in a worker process.
+
+A readout is two dlib face descriptors, about 110 ms each on this CPU, and dlib holds the GIL
+while it computes them: done inline, every readout stalls a live preview for a quarter of a
+second and stops the video loop while a core sits idle. `BackgroundIdentity` sends the crops
+to one worker process instead; the figures join the same track's next frame once they are
+ready. Readouts are informational only: the swap never waits for them, and a worker that fails
+just stops them (logged once).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import replace
+
+import numpy as np
+
+from .similarity import IdentityEncoder, identity_readout
+from .types import AlignedCrop, Similarity
+
+log = logging.getLogger(__name__)
+
+_encoder: IdentityEncoder | None = None  # the worker process's own, loaded once
+
+
+def _start_worker() -> None:
+    global _encoder
+    _encoder = IdentityEncoder()
+
+
+def _ready() -> bool:
+    return _encoder is not None
+
+
+def _readout(original: np.ndarray, landmarks: np.ndarray, processed: np.ndarray):
+    assert _encoder is not None
+    return identity_readout(_encoder, original, landmarks, processed)
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored meanwhile, in this process and in the processes it starts (they inherit
+    the setting); a no-op off the main thread, where signals cannot be set."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class BackgroundIdentity:
+    """At most one readout in flight per key (a track id); finished ones wait to be collected."""
+
+    def __init__(self) -> None:
+        # spawn, not fork: the parent runs torch and detector threads
+        self._pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+        )
+        self._pending: dict[int, Future] = {}
+        self._failed = False
+        # Start the worker now (it loads dlib's models), not on the first readout, with
+        # SIGINT ignored from its first instruction: Ctrl-C is the parent's to handle, and a
+        # worker still importing would otherwise print a traceback of its own.
+        with _sigint_ignored():
+            self._started = self._pool.submit(_ready)
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait until the worker has loaded its models; whether it has."""
+        try:
+            return bool(self._started.result(timeout))
+        except Exception:
+            return False
+
+    def submit(self, key: int, original: AlignedCrop, processed: np.ndarray) -> bool:
+        """Start a readout for `key` unless one is in flight; whether one was started."""
+        if self._failed or key in self._pending:
+            return False
+        self._pending[key] = self._pool.submit(
+            _readout, original.image, original.landmarks, processed
+        )
+        return True
+
+    def collect(self, key: int, figures: Similarity) -> Similarity:
+        """`figures` with the identity fields of `key`'s finished readout, if there is one."""
+        future = self._pending.get(key)
+        if future is None or not future.done():
+            return figures
+        del self._pending[key]
+        try:
+            identity, distance, risk = future.result()
+        except Exception as error:  # a dead worker: no more readouts, the swap goes on
+            if not self._failed:
+                log.warning("identity readouts stopped: %s", error)
+            self._failed = True
+            return figures
+        return replace(figures, identity=identity, identity_distance=distance, reid_risk=risk)
+
+    def forget_except(self, keys: set[int]) -> None:
+        """Drop finished readouts of tracks that are gone (nobody will collect them)."""
+        for key in [k for k, f in self._pending.items() if k not in keys and f.done()]:
+            del self._pending[key]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)  # at most one readout
+        self._pending.clear()
