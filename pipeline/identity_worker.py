@@ -5,7 +5,10 @@ while it computes them: done inline, every readout stalls a live preview for a q
 second and stops the video loop while a core sits idle. `BackgroundIdentity` sends the crops
 to one worker process instead; the figures join the same track's next frame once they are
 ready. Readouts are informational only: the swap never waits for them, and a worker that fails
-just stops them (logged once).
+just stops them (logged once). The worker is spawned (not forked: the parent runs torch and
+detector threads), so, as with any spawned process, a script that starts one needs the
+`if __name__ == "__main__":` guard; the worker takes a few seconds to load, and readouts wait
+for it meanwhile.
 """
 
 from __future__ import annotations
@@ -61,7 +64,6 @@ class BackgroundIdentity:
     """At most one readout in flight per key (a track id); finished ones wait to be collected."""
 
     def __init__(self) -> None:
-        # spawn, not fork: the parent runs torch and detector threads
         self._pool = ProcessPoolExecutor(
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
