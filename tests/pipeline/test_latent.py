@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from pipeline.align import align_face
 from pipeline.classify import GenderClassifier
 from pipeline.detect import FaceDetector
-from pipeline.latent.model import LatentFaceModel, anchor_ring
-from pipeline.latent.swapper import LatentSwapper
+from pipeline.latent.model import LatentFaceModel, anchor_ring, control_points
+from pipeline.latent.swapper import LatentSwapper, render, smooth_displacement, smooth_within
 from pipeline.latent.synth import sample_face
 from pipeline.types import Gender
 
@@ -150,3 +151,75 @@ def test_synthetic_faces_are_detected_and_reproducible(latent_model):
         again = sample_face(latent_model, np.random.default_rng(seed), size=256)
         assert np.array_equal(face.image, again.image)
         assert len(detector.detect(face.image)) == 1, f"seed {seed}: not detected"
+
+
+def test_the_warp_leaves_no_crease_on_a_smooth_ramp(gender_only, synthetic_faces):
+    """A piecewise-affine warp stretches each triangle its own way; unsmoothed, a brightness
+    ramp warped by a strong swap shows creases along long triangle edges (second differences
+    of 11-13 grey levels on two of these faces), smoothed only rounding (≤ 3)."""
+    model = gender_only.model
+    ramp = np.linspace(0, 255, 256, dtype=np.float32)[:, None, None]
+    ramp = np.broadcast_to(ramp, (256, 256, 3)).astype(np.uint8)
+    no_texture = np.zeros((model.texture_size, model.texture_size, 3), np.float32)
+    for face in synthetic_faces:
+        unit = align_face(face.image, face.landmarks).landmarks / 256
+        sign = 1.0 if face.gender is Gender.MALE else -1.0
+        moved = unit + sign * 2.0 * gender_only._shape_delta
+        out, _ = render(
+            ramp,
+            control_points(unit, unit, 256),
+            control_points(moved, unit, 256),
+            model.triangles,
+            model.texture_points(),
+            no_texture,
+        )
+        rows = out[..., 0].astype(int)
+        assert np.abs(rows[2:] - 2 * rows[1:-1] + rows[:-2]).max() <= 4
+
+
+def test_smoothing_within_a_region_takes_nothing_from_outside():
+    weight = np.zeros((40, 40), np.float32)
+    weight[10:30, 10:30] = 1.0
+    values = np.where(weight > 0, 5.0, 1000.0).astype(np.float32)
+    smoothed = smooth_within(values, weight, sigma=3.0)
+    assert np.allclose(smoothed[weight > 0], 5.0, atol=1e-3)
+
+
+def test_smoothed_displacement_keeps_the_identity_and_fixes_the_outside():
+    xs, ys = np.meshgrid(np.arange(50, dtype=np.float32) + 7, np.arange(40, dtype=np.float32) + 3)
+    same_x, same_y = smooth_displacement(xs, ys, (7, 3), sigma=3.0)
+    assert np.allclose(same_x, xs, atol=1e-4) and np.allclose(same_y, ys, atol=1e-4)
+    moved = xs.copy()
+    moved[15:25, 20:30] += 4.0  # a block pushed right, with sharp edges
+    smooth_x, _ = smooth_displacement(moved, ys, (7, 3), sigma=3.0)
+    assert np.abs(np.diff(smooth_x - xs, axis=1)).max() < 1.0  # the edges are gone
+    assert np.allclose(smooth_x[:, :3], xs[:, :3], atol=0.05)  # far from it, nothing moves
+
+
+def _torch_and_opencv(swapper: LatentSwapper, device: torch.device, crops, genders):
+    on_torch = LatentSwapper(swapper.model, swapper.card, None, render_device=device)
+    return on_torch.swap(crops, genders), swapper.swap(crops, genders)
+
+
+def test_the_torch_render_matches_the_opencv_one(swapper, crops, synthetic_faces):
+    assert swapper.render_device is None  # loaded for the CPU: OpenCV renders
+    genders = [f.gender for f in synthetic_faces]
+    for a, b in zip(*_torch_and_opencv(swapper, torch.device("cpu"), crops, genders), strict=True):
+        assert np.array_equal(a.mask, b.mask) and np.allclose(a.landmarks, b.landmarks)
+        difference = np.abs(a.image.astype(int) - b.image)
+        # rounding everywhere; more only where rasteriser and barycentric test disagree on
+        # which triangle an edge pixel belongs to
+        off_pixels = np.count_nonzero(difference.max(axis=2) > 2)
+        assert difference.mean() < 0.05 and off_pixels <= 0.002 * difference[..., 0].size
+        assert difference.max() <= 16
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_swap_renders_on_the_gpu_when_there_is_one(crops, synthetic_faces):
+    on_gpu = LatentSwapper.load(device="auto")
+    assert on_gpu.render_device is not None and on_gpu.render_device.type == "cuda"
+    genders = [f.gender for f in synthetic_faces]
+    for a, b in zip(*_torch_and_opencv(on_gpu, torch.device("cpu"), crops, genders), strict=True):
+        difference = np.abs(a.image.astype(int) - b.image)  # the same code, two devices
+        off_pixels = np.count_nonzero(difference.max(axis=2) > 2)
+        assert difference.mean() < 0.02 and off_pixels <= 0.001 * difference[..., 0].size
