@@ -41,7 +41,9 @@ def _ready() -> bool:
     return _encoder is not None
 
 
-def _readout(original: np.ndarray, landmarks: np.ndarray, processed: np.ndarray):
+def _readout(
+    original: np.ndarray, landmarks: np.ndarray, processed: np.ndarray
+) -> tuple[float, float, bool]:
     assert _encoder is not None
     return identity_readout(_encoder, original, landmarks, processed)
 
@@ -88,9 +90,12 @@ class BackgroundIdentity:
         """Start a readout for `key` unless one is in flight; whether one was started."""
         if self._failed or key in self._pending:
             return False
-        self._pending[key] = self._pool.submit(
-            _readout, original.image, original.landmarks, processed
-        )
+        try:
+            future = self._pool.submit(_readout, original.image, original.landmarks, processed)
+        except Exception as error:  # the worker is gone (killed, say): readouts stop here
+            self._stop(error)
+            return False
+        self._pending[key] = future
         return True
 
     def collect(self, key: int, figures: Similarity) -> Similarity:
@@ -101,12 +106,15 @@ class BackgroundIdentity:
         del self._pending[key]
         try:
             identity, distance, risk = future.result()
-        except Exception as error:  # a dead worker: no more readouts, the swap goes on
-            if not self._failed:
-                log.warning("identity readouts stopped: %s", error)
-            self._failed = True
+        except Exception as error:  # a failing worker: no more readouts, the swap goes on
+            self._stop(error)
             return figures
         return replace(figures, identity=identity, identity_distance=distance, reid_risk=risk)
+
+    def _stop(self, error: BaseException) -> None:
+        if not self._failed:
+            log.warning("identity readouts stopped: %s", error)
+        self._failed = True
 
     def forget_except(self, keys: set[int]) -> None:
         """Drop finished readouts of tracks that are gone (nobody will collect them)."""

@@ -114,3 +114,21 @@ def test_background_readouts_need_tracking(worker):
             PipelineOptions(mode="blur", identity=True),
             worker,
         )
+
+
+def test_a_killed_worker_stops_readouts_without_an_error(face_frame):
+    frame, landmarks = face_frame
+    crop = align_face(frame, landmarks)
+    identity = BackgroundIdentity()
+    try:
+        assert identity.wait_ready(PATIENCE_S)
+        for process in identity._pool._processes.values():
+            process.kill()
+        deadline = time.monotonic() + PATIENCE_S
+        while identity.submit(1, crop, crop.image) and time.monotonic() < deadline:
+            figures = identity.collect(1, Similarity(pixel=3.0))  # fails, or waits
+            assert figures.identity is None
+            time.sleep(0.05)
+        assert not identity.submit(2, crop, crop.image)
+    finally:
+        identity.close()
