@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -30,10 +31,13 @@ from .types import AlignedCrop, Similarity
 log = logging.getLogger(__name__)
 
 _encoder: IdentityEncoder | None = None  # the worker process's own, loaded once
+WORKER_NICENESS = 10
 
 
 def _start_worker() -> None:
     global _encoder
+    # informational work: the cores go to the frame loop and the detector first
+    os.nice(WORKER_NICENESS)
     _encoder = IdentityEncoder()
 
 
