@@ -11,6 +11,8 @@ barycentric test give a pixel to different neighbours (tested: see test_latent.p
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -35,9 +37,9 @@ def triangle_labels_on(points: torch.Tensor, corners: torch.Tensor) -> torch.Ten
 
 
 def gaussian_blur(values: torch.Tensor, sigma: float) -> torch.Tensor:
-    """(h, w) `values` blurred as cv2.GaussianBlur does (its kernel size for float images,
+    """(h, w) `values` blurred as `swapper.smooth_maps` blurs on the CPU (out to 3 sigma,
     zeros beyond the border)."""
-    radius = (round(sigma * 8 + 1) | 1) // 2
+    radius = math.ceil(3 * sigma)
     taps = torch.arange(-radius, radius + 1, device=values.device, dtype=torch.float32)
     kernel = torch.exp(-(taps**2) / (2 * sigma**2))
     kernel = kernel / kernel.sum()
@@ -91,13 +93,13 @@ def render_on(
 
     face = torch.as_tensor(image, device=device).permute(2, 0, 1).float()
     face_x, face_y = mapped(affine_maps(src, dst, triangles))
-    face_x = xs + gaussian_blur(face_x - xs, sigma)  # see swapper.smooth_displacement
+    face_x = xs + gaussian_blur(face_x - xs, sigma)  # see swapper.smooth_maps
     face_y = ys + gaussian_blur(face_y - ys, sigma)
     warped = _sample(face, face_x, face_y, "bicubic", "reflection").round().clamp(0, 255)
     texture = torch.as_tensor(texture_delta, dtype=torch.float32, device=device).permute(2, 0, 1)
     tex_x, tex_y = mapped(affine_maps(texture_points, dst, triangles))
     inside = labelled.reshape(xs.shape).float()
-    spread = gaussian_blur(inside, sigma).clamp_min(1e-6)  # see swapper.smooth_within
+    spread = gaussian_blur(inside, sigma).clamp_min(1e-6)  # see swapper.smooth_maps
     tex_x = gaussian_blur(tex_x * inside, sigma) / spread
     tex_y = gaussian_blur(tex_y * inside, sigma) / spread
     delta = _sample(texture, tex_x, tex_y, "bilinear", "zeros") * inside

@@ -15,6 +15,7 @@ recognisable fades while expression and skin detail stay.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -151,35 +152,41 @@ class LatentSwapper:
         return pulls
 
 
-SMOOTHING = 1 / 80  # the face warp's displacement blur, as a share of the crop's side
+SMOOTHING = 1 / 80  # the warp maps' Gaussian blur, as a share of the crop's side
 
 
-def smooth_displacement(
-    map_x: np.ndarray, map_y: np.ndarray, origin: tuple[int, int], sigma: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Remap maps whose displacement from the identity is Gaussian-blurred. A piecewise-affine
-    warp is continuous, but its stretch jumps from one triangle to the next: on a smoothly lit
-    face, long triangle edges (eye corner to jaw) then show as creases. Blurred, the
-    displacement keeps its course and loses the kinks; it is zero outside the triangulation,
-    so the anchor ring stays put."""
-    height, width = map_x.shape
+def gaussian_taps(sigma: float) -> int:
+    """The blur's kernel width: out to 3 sigma each side."""
+    return 2 * math.ceil(3 * sigma) + 1
+
+
+def smooth_maps(
+    face: tuple[np.ndarray, np.ndarray],
+    texture: tuple[np.ndarray, np.ndarray],
+    inside: np.ndarray,
+    origin: tuple[int, int],
+    sigma: float,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The face and texture remap maps (x, y each), Gaussian-blurred, in one pass of four
+    channels. A piecewise-affine warp is continuous, but its stretch jumps from one triangle to
+    the next: on a smoothly lit face, long triangle edges (eye corner to jaw) show as creases,
+    and where a face's geometry departs from the mean shape the texture map squeezes a band of
+    the texture frame into a thin triangle, a line across the face. Blurred, the maps keep their
+    course and lose the kinks. The face map is blurred as a displacement from the identity,
+    which is zero outside the triangulation (the anchor ring stays put); the texture map only
+    over `inside` (1 within the triangulation: normalised convolution, nothing leaks in)."""
+    height, width = inside.shape
     xs = np.arange(width, dtype=np.float32)[None, :] + np.float32(origin[0])
     ys = np.arange(height, dtype=np.float32)[:, None] + np.float32(origin[1])
-    blur = {"ksize": (0, 0), "sigmaX": sigma, "borderType": cv2.BORDER_CONSTANT}
+    stack = np.dstack([face[0] - xs, face[1] - ys, texture[0] * inside, texture[1] * inside])
+    taps = gaussian_taps(sigma)
+    blur = {"ksize": (taps, taps), "sigmaX": sigma, "borderType": cv2.BORDER_CONSTANT}
+    blurred = cv2.GaussianBlur(stack, **blur)
+    spread = np.maximum(cv2.GaussianBlur(inside, **blur), 1e-6)
     return (
-        xs + cv2.GaussianBlur(map_x - xs, **blur),
-        ys + cv2.GaussianBlur(map_y - ys, **blur),
+        (xs + blurred[..., 0], ys + blurred[..., 1]),
+        (blurred[..., 2] / spread, blurred[..., 3] / spread),
     )
-
-
-def smooth_within(values: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
-    """`values` Gaussian-blurred over the pixels where `weight` is 1 only (normalised
-    convolution: pixels outside do not leak in). The texture map squeezes a band of the
-    texture frame into a thin triangle where a face's geometry departs from the mean shape
-    (eye corner to jaw), which reads as a line across the face; blurred, the map spreads it."""
-    blur = {"ksize": (0, 0), "sigmaX": sigma, "borderType": cv2.BORDER_CONSTANT}
-    total = cv2.GaussianBlur(values * weight, **blur)
-    return total / np.maximum(cv2.GaussianBlur(weight, **blur), 1e-6)
 
 
 def render(
@@ -209,13 +216,15 @@ def render(
         )
         return out, mask
     labels = triangle_labels(dst - (left, top), triangles, (bottom - top, right - left))
-    face_x, face_y = remap_grid(labels, affine_maps(src, dst, triangles), (left, top))
-    face_x, face_y = smooth_displacement(face_x, face_y, (left, top), SMOOTHING * size)
-    warped = cv2.remap(image, face_x, face_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
-    tex_x, tex_y = remap_grid(labels, affine_maps(texture_points, dst, triangles), (left, top))
     outside = labels < 0
-    inside = (~outside).astype(np.float32)
-    tex_x, tex_y = (smooth_within(m, inside, SMOOTHING * size) for m in (tex_x, tex_y))
+    (face_x, face_y), (tex_x, tex_y) = smooth_maps(
+        remap_grid(labels, affine_maps(src, dst, triangles), (left, top)),
+        remap_grid(labels, affine_maps(texture_points, dst, triangles), (left, top)),
+        (~outside).astype(np.float32),
+        (left, top),
+        SMOOTHING * size,
+    )
+    warped = cv2.remap(image, face_x, face_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
     tex_x[outside] = tex_y[outside] = -1.0  # no texture change outside the triangulation
     delta = cv2.remap(texture_delta, tex_x, tex_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     out[top:bottom, left:right] = np.clip(warped + delta, 0, 255).astype(np.uint8)

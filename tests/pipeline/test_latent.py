@@ -10,7 +10,7 @@ from pipeline.align import align_face
 from pipeline.classify import GenderClassifier
 from pipeline.detect import FaceDetector
 from pipeline.latent.model import LatentFaceModel, anchor_ring, control_points
-from pipeline.latent.swapper import LatentSwapper, render, smooth_displacement, smooth_within
+from pipeline.latent.swapper import LatentSwapper, render, smooth_maps
 from pipeline.latent.synth import sample_face
 from pipeline.types import Gender
 
@@ -177,21 +177,22 @@ def test_the_warp_leaves_no_crease_on_a_smooth_ramp(gender_only, synthetic_faces
         assert np.abs(rows[2:] - 2 * rows[1:-1] + rows[:-2]).max() <= 4
 
 
-def test_smoothing_within_a_region_takes_nothing_from_outside():
-    weight = np.zeros((40, 40), np.float32)
-    weight[10:30, 10:30] = 1.0
-    values = np.where(weight > 0, 5.0, 1000.0).astype(np.float32)
-    smoothed = smooth_within(values, weight, sigma=3.0)
-    assert np.allclose(smoothed[weight > 0], 5.0, atol=1e-3)
-
-
-def test_smoothed_displacement_keeps_the_identity_and_fixes_the_outside():
+def test_smoothing_takes_no_texture_from_outside_and_keeps_the_identity():
+    inside = np.zeros((40, 50), np.float32)
+    inside[10:30, 10:30] = 1.0
     xs, ys = np.meshgrid(np.arange(50, dtype=np.float32) + 7, np.arange(40, dtype=np.float32) + 3)
-    same_x, same_y = smooth_displacement(xs, ys, (7, 3), sigma=3.0)
-    assert np.allclose(same_x, xs, atol=1e-4) and np.allclose(same_y, ys, atol=1e-4)
+    texture = np.where(inside > 0, 5.0, 1000.0).astype(np.float32)
+    face, (tex_x, tex_y) = smooth_maps((xs, ys), (texture, texture), inside, (7, 3), sigma=3.0)
+    assert np.allclose(face[0], xs, atol=1e-4) and np.allclose(face[1], ys, atol=1e-4)
+    assert np.allclose(tex_x[inside > 0], 5.0, atol=1e-3) and np.allclose(tex_y, tex_x)
+
+
+def test_smoothing_rounds_off_a_sharp_displacement_and_fixes_the_outside():
+    xs, ys = np.meshgrid(np.arange(50, dtype=np.float32) + 7, np.arange(40, dtype=np.float32) + 3)
     moved = xs.copy()
     moved[15:25, 20:30] += 4.0  # a block pushed right, with sharp edges
-    smooth_x, _ = smooth_displacement(moved, ys, (7, 3), sigma=3.0)
+    inside = np.ones_like(xs)
+    (smooth_x, _), _ = smooth_maps((moved, ys), (xs, ys), inside, (7, 3), sigma=3.0)
     assert np.abs(np.diff(smooth_x - xs, axis=1)).max() < 1.0  # the edges are gone
     assert np.allclose(smooth_x[:, :3], xs[:, :3], atol=0.05)  # far from it, nothing moves
 
