@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .warp import affine_maps
+from .warp import affine_maps, coefficient_table
 
 _EDGE = 1e-5  # barycentric tolerance: pixels on an edge belong to the triangle
 
@@ -83,9 +83,7 @@ def render_on(
     labelled = labels >= 0
 
     def mapped(matrices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        # one row of six coefficients a triangle, and an identity row for unlabelled pixels
-        table = np.concatenate([matrices.reshape(-1, 6), [[1, 0, 0, 0, 1, 0]]])
-        rows = torch.as_tensor(table, dtype=torch.float32, device=device)
+        rows = torch.as_tensor(coefficient_table(matrices), device=device)
         a, b, c, d, e, f = rows[torch.where(labelled, labels, len(matrices))].unbind(1)
         px, py = points.unbind(1)
         shape = xs.shape

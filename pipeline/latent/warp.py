@@ -61,6 +61,12 @@ def affine_maps(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) -> np.n
     return solution.transpose(0, 2, 1)
 
 
+def coefficient_table(matrices: np.ndarray) -> np.ndarray:
+    """(k + 1, 6) float32: one row of six affine coefficients per triangle, and a last,
+    identity row for unlabelled pixels (index it with `labels`, −1 replaced by k)."""
+    return np.concatenate([matrices.reshape(-1, 6), [[1, 0, 0, 0, 1, 0]]]).astype(np.float32)
+
+
 def remap_grid(
     labels: np.ndarray, matrices: np.ndarray, origin: tuple[int, int] = (0, 0)
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -69,8 +75,7 @@ def remap_grid(
     height, width = labels.shape
     xs = np.arange(width, dtype=np.float32)[None, :] + np.float32(origin[0])
     ys = np.arange(height, dtype=np.float32)[:, None] + np.float32(origin[1])
-    # One row of six coefficients per triangle, and a last, identity row for label −1.
-    table = np.concatenate([matrices.reshape(-1, 6), [[1, 0, 0, 0, 1, 0]]]).astype(np.float32)
+    table = coefficient_table(matrices)
     coefficients = table[np.where(labels >= 0, labels, len(matrices))]
     a, b, c, d, e, f = np.moveaxis(coefficients, 2, 0)
     return a * xs + b * ys + c, d * xs + e * ys + f
