@@ -1,4 +1,5 @@
-"""`faceanon image`: which files go where, then anonymize them one by one."""
+"""`faceanon image`: which files go where, then anonymize them one by one (every page of a
+multi-page TIFF)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pipeline.errors import InputError
 from pipeline.facepipeline import FacePipeline
 
 from .atomic import check_writable_folder, make_folder, same_file
-from .images import SUFFIX_FORMATS, output_format, read_image, write_image
+from .images import SUFFIX_FORMATS, check_pages_fit, output_format, read_pages, write_pages
 from .report import Tally, face_record
 
 IMAGE_SUFFIXES = frozenset(SUFFIX_FORMATS) | {".gif", ".svg"}
@@ -67,10 +68,15 @@ def plan_outputs(inputs: list[Path], output: Path, several: bool) -> list[tuple[
     return pairs
 
 
-def validate(pairs: list[tuple[Path, Path]]) -> None:
-    """Decode every input once before any output is written, so bad input fails fast."""
-    for source, _ in pairs:
-        read_image(source)
+def validate(pairs: list[tuple[Path, Path]]) -> int:
+    """Decode every input once before any output is written, so bad input fails fast (a
+    multi-page input needs an output that keeps its pages); return the number of pages."""
+    pages = 0
+    for source, target in pairs:
+        count = len(read_pages(source))
+        check_pages_fit(target, count, source)
+        pages += count
+    return pages
 
 
 def run_images(
@@ -80,16 +86,19 @@ def run_images(
     totals = Tally()
     records = []
     for source, target in tqdm(pairs, desc="images", unit="image", disable=quiet or len(pairs) < 2):
-        loaded = read_image(source)
-        result = pipeline.process(loaded.bgr)
-        write_image(target, loaded, result.image)
-        totals.add(result)
+        pages = read_pages(source)
+        check_pages_fit(target, len(pages), source)
+        results = [pipeline.process(page.bgr) for page in pages]
+        write_pages(target, pages, [result.image for result in results])
         tally = Tally()
-        tally.add(result)
+        for result in results:
+            totals.add(result)
+            tally.add(result)
         records.append(
             {
                 "input": str(source),
                 "output": str(target),
+                "pages": len(pages),
                 **{
                     k: v
                     for k, v in tally.summary().items()
@@ -101,7 +110,11 @@ def run_images(
                         "mean_faces_per_frame",
                     )
                 },
-                "faces": [face_record(outcome) for outcome in result.faces],
+                "faces": [
+                    {**face_record(outcome), "page": number}
+                    for number, result in enumerate(results, 1)
+                    for outcome in result.faces
+                ],
             }
         )
     return totals, records

@@ -4,11 +4,17 @@ Reading honours EXIF orientation and accepts grayscale, palette, RGBA, CMYK and 
 Writing keeps the input's kind where the output format allows it (grayscale stays grayscale,
 alpha is kept, 16-bit and CMYK pixels the pipeline did not touch keep their exact values) and
 drops all metadata (EXIF, GPS, XMP, comments); only the colour profile is kept.
+
+A multi-page TIFF is read page by page and written back with every page, in order, each with
+its own size and kind. Animated images (WEBP, APNG, GIF) are refused: their frames are a video,
+and `faceanon video` tracks faces from frame to frame, so a face the detector misses in one
+frame is still covered; a still-image pass per frame would leave it raw.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +36,10 @@ SUFFIX_FORMATS = {
     ".tif": "TIFF",
     ".tiff": "TIFF",
 }
+_ANIMATION_ADVICE = (
+    "convert it to a video (e.g. ffmpeg -i IN OUT.mp4) and use faceanon video, which tracks "
+    "faces from frame to frame"
+)
 _REFUSED = {
     "GIF": "GIF images are not supported (animations, 256-colour palettes); convert to PNG first",
     "SVG": "SVG drawings are not supported: faceanon works on photos; export a PNG first",
@@ -68,7 +78,17 @@ def output_format(path: Path) -> str:
 
 
 def read_image(path: Path) -> LoadedImage:
-    """Open, validate and decode an image, or raise InputError with the reason."""
+    """The one page of a single-page image; a multi-page file raises InputError (never cut
+    silently: use `read_pages`)."""
+    pages = read_pages(path)
+    if len(pages) > 1:
+        raise InputError(f"{path}: has {len(pages)} pages; only single-page images are read here")
+    return pages[0]
+
+
+def read_pages(path: Path) -> tuple[LoadedImage, ...]:
+    """Open, validate and decode every page of an image (one page unless it is a multi-page
+    TIFF), or raise InputError with the reason."""
     path = Path(path)
     check_input_file(path)
     if path.suffix.lower() in (".svg", ".svgz") or _looks_like_svg(path):
@@ -77,7 +97,7 @@ def read_image(path: Path) -> LoadedImage:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                return _decode(path, image)
+                return _decode_pages(path, image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise InputError(f"{path}: image is too large to process safely ({error})") from error
     except UnidentifiedImageError as error:
@@ -86,15 +106,35 @@ def read_image(path: Path) -> LoadedImage:
         raise InputError(f"{path}: image is truncated or damaged ({error})") from error
 
 
-def _decode(path: Path, image: Image.Image) -> LoadedImage:
+def _decode_pages(path: Path, image: Image.Image) -> tuple[LoadedImage, ...]:
     fmt = image.format or "?"
     if fmt in _REFUSED:
         raise InputError(f"{path}: {_REFUSED[fmt]}")
     if fmt not in READ_FORMATS:
         raise InputError(f"{path}: unsupported image format {fmt} (JPEG, PNG, WEBP, BMP, TIFF)")
-    width, height = image.size
-    if width * height > MAX_PIXELS:
-        raise InputError(f"{path}: image is too large to process safely ({width}×{height} pixels)")
+    count = getattr(image, "n_frames", 1)
+    if count > 1 and fmt in ("WEBP", "PNG"):
+        kind = "APNG" if fmt == "PNG" else "WEBP"
+        raise InputError(
+            f"{path}: animated {kind} images ({count} frames) are not supported; "
+            + _ANIMATION_ADVICE
+        )
+    if fmt != "TIFF":
+        count = 1  # a camera's MPO JPEG: the photo, as before (its other pictures are views)
+    total = 0
+    pages = []
+    for index in range(count):
+        image.seek(index)
+        width, height = image.size
+        total += width * height
+        if total > MAX_PIXELS:
+            size = f"{total} in {index + 1} pages" if count > 1 else f"{width}×{height}"
+            raise InputError(f"{path}: image is too large to process safely ({size} pixels)")
+        pages.append(_decode(image))
+    return tuple(pages)
+
+
+def _decode(image: Image.Image) -> LoadedImage:
     image.load()
     image = ImageOps.exif_transpose(image)
     mode = image.mode
@@ -124,13 +164,39 @@ def _decode(path: Path, image: Image.Image) -> LoadedImage:
 
 def write_image(path: Path, loaded: LoadedImage, bgr: np.ndarray) -> None:
     """Write the processed pixels in the input's kind, atomically, without metadata."""
+    write_pages(path, (loaded,), (bgr,))
+
+
+def check_pages_fit(path: Path, count: int, source: Path | None = None) -> None:
+    """Refuse an output format that cannot hold `count` pages (only TIFF holds several)."""
+    if count > 1 and output_format(path) != "TIFF":
+        what = f"{source} has" if source is not None else "the image has"
+        raise InputError(
+            f"{what} {count} pages and {path.name} could keep only one; write a .tif or .tiff"
+        )
+
+
+def write_pages(path: Path, pages: Sequence[LoadedImage], images: Sequence[np.ndarray]) -> None:
+    """Write processed pages (one per loaded page, same order) in each page's own kind,
+    atomically, without metadata; several pages need a TIFF output."""
+    if len(pages) != len(images) or not pages:
+        raise ValueError("one processed image per page, at least one")
     fmt = output_format(path)
-    image = _encode(loaded, bgr, fmt)
+    check_pages_fit(path, len(pages))
+    encoded = []
+    for loaded, bgr in zip(pages, images, strict=True):
+        image = _encode(loaded, bgr, fmt)
+        if loaded.icc_profile and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+            image.info["icc_profile"] = loaded.icc_profile  # per page: TIFF pages may differ
+        encoded.append(image)
+    first, rest = encoded[0], encoded[1:]
     options = dict(_SAVE_OPTIONS[fmt])
-    if loaded.icc_profile and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
-        options["icc_profile"] = loaded.icc_profile
+    if rest:  # TIFF takes each page's profile from the page itself
+        options.update(save_all=True, append_images=rest)
+    elif first.info.get("icc_profile"):
+        options["icc_profile"] = first.info["icc_profile"]
     with atomic_output(path) as tmp:
-        image.save(tmp, format=fmt, **options)
+        first.save(tmp, format=fmt, **options)
 
 
 def _encode(loaded: LoadedImage, bgr: np.ndarray, fmt: str) -> Image.Image:
