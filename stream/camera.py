@@ -25,6 +25,7 @@ import numpy as np
 from pipeline.errors import InputError
 
 from .frame import Frame
+from .liblogs import ensure_library_logs, library_logs_shown
 from .video_io import probe_video
 
 URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
@@ -190,6 +191,7 @@ def check_source(spec: str) -> None:
 def _open(spec: str, kind: str) -> cv2.VideoCapture:
     """Open a capture or raise InputError with the likely reason."""
     check_source(spec)
+    ensure_library_logs()
     timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS]
     with _quiet_opencv():
         if kind == "index":
@@ -213,7 +215,10 @@ def _open(spec: str, kind: str) -> cv2.VideoCapture:
 @contextmanager
 def _quiet_opencv() -> Iterator[None]:
     """OpenCV prints warnings of its own when a capture fails to open; the error we raise says
-    it in one line."""
+    it in one line (with --verbose they are shown)."""
+    if library_logs_shown():
+        yield
+        return
     logging_api = cv2.utils.logging
     level = logging_api.getLogLevel()
     logging_api.setLogLevel(logging_api.LOG_LEVEL_SILENT)

@@ -7,6 +7,7 @@ Exit status: 0 done; 2 bad usage or bad input (one `faceanon: error: …` line o
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import os
 import sys
@@ -38,7 +39,9 @@ MIN_FACE_HELP = (
 
 
 def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options every face-processing command shares, gathered into `settings`."""
+    """The options every face-processing command shares, gathered into `settings`; `verbose`
+    reaches the commands that take it."""
+    takes_verbose = "verbose" in inspect.signature(command).parameters
 
     @click.option(
         "--mode",
@@ -103,6 +106,12 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         help="Write a JSON report (faces, actions, similarity, timings).",
     )
     @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+    @click.option(
+        "--verbose",
+        is_flag=True,
+        help="Also show the libraries' own log lines (FFmpeg, OpenCV, Qt) and, in the webcam "
+        "readout, the identity distance and its threshold.",
+    )
     @functools.wraps(command)
     def wrapper(
         *args: Any,
@@ -115,10 +124,13 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         detector: str,
         min_face: int | None,
         no_identity: bool,
+        verbose: bool,
         **kwargs: Any,
     ) -> Any:
         if strength is not None and not 0 <= strength <= 10:
             raise InputError("--strength must be between 0 and 10")
+        if verbose and kwargs.get("quiet"):
+            raise InputError("--quiet and --verbose contradict each other; choose one")
         settings = RunSettings(
             mode=mode,
             strength=strength,
@@ -130,7 +142,9 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
             min_face=min_face,
             identity=not no_identity,
         )
-        _configure_logging(kwargs.get("quiet", False))
+        _configure_logging(kwargs.get("quiet", False), verbose)
+        if takes_verbose:
+            kwargs["verbose"] = verbose
         return command(*args, settings=settings, **kwargs)
 
     return wrapper
@@ -155,23 +169,25 @@ def cli() -> None:
 def image(
     inputs: tuple[Path, ...], output: Path, settings: RunSettings, report: Path | None, quiet: bool
 ) -> None:
-    """Anonymize still images (JPEG, PNG, WEBP, BMP, TIFF)."""
+    """Anonymize still images (JPEG, PNG, WEBP, BMP, TIFF with every page); animated images
+    are refused (use `faceanon video`)."""
     from .imagejob import expand_inputs, plan_outputs, run_images, validate
     from .report import write_report
 
     files = expand_inputs(inputs)
     several = len(files) > 1 or any(p.is_dir() for p in inputs)
     pairs = plan_outputs(files, output, several)
-    validate(pairs)
+    pages = validate(pairs)
     pipeline = build_pipeline(settings)
     totals, records = run_images(pairs, pipeline, quiet)
     if report:
         write_report(report, "image", settings.as_report(), records, totals)
     if not quiet:
         where = pairs[0][1] if len(pairs) == 1 else output
+        in_pages = f" ({pages} pages)" if pages > len(pairs) else ""
         click.echo(
-            f"faceanon: {len(pairs)} image(s), {totals.faces} face(s): {totals.swapped} swapped, "
-            f"{totals.blurred} blurred → {where}"
+            f"faceanon: {len(pairs)} image(s){in_pages}, {totals.faces} face(s): "
+            f"{totals.swapped} swapped, {totals.blurred} blurred → {where}"
         )
 
 
@@ -556,12 +572,16 @@ def _check_data(data: Path) -> None:
         raise InputError(f"{data}: no such data folder")
 
 
-def _configure_logging(quiet: bool) -> None:
+def _configure_logging(quiet: bool, verbose: bool = False) -> None:
+    """faceanon's own messages by level; the native libraries' lines only when verbose."""
+    from .liblogs import configure_library_logs
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("faceanon: %(levelname)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.ERROR if quiet else logging.WARNING)
+    root.setLevel(logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING)
+    configure_library_logs(verbose)
 
 
 def main(argv: list[str] | None = None) -> None:
