@@ -283,6 +283,7 @@ def webcam(
     settings: RunSettings,
     report: Path | None,
     quiet: bool,
+    verbose: bool,
 ) -> None:
     """Live anonymized preview of a camera or stream (keys: q quit, space pause, o overlay,
     s side by side). Ctrl-C also stops it; a recording is kept."""
@@ -315,6 +316,8 @@ def webcam(
             record=record,
             realtime=not no_realtime,
             quiet=quiet,
+            identity=settings.identity,
+            verbose=verbose,
         )
     finally:
         pipeline.close()

@@ -1,9 +1,11 @@
-"""The running similarity readout drawn over the preview window (never over recordings).
+"""The running readout drawn on the preview window (never on recordings), beside each face.
 
-Per face: the verdict the swap started from, pixel similarity, and the last identity
-measurement of its track (measured on a schedule, so it is carried between frames), with a
-re-identification warning when a face recogniser would still match the output to the original.
-A header line gives faces, actions and speed.
+Per face: the verdict the swap started from, pixel similarity, and whether a face recogniser
+would still match the output to the original ("re-identifiable: no"), from the last identity
+measurement of its track (measured on a schedule, so carried between frames). With `verbose`,
+the descriptor distance and the threshold it is judged by follow. A header gives faces,
+actions and speed. Panels are placed by `placement`: inside the frame, never over a face; when
+a face leaves no room, in a band below the picture.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipeline.types import Action, FrameResult, Similarity
+from pipeline.similarity import SAME_PERSON_DISTANCE
+from pipeline.types import Action, Box, FaceOutcome, FrameResult, Similarity
+
+from .placement import GAP, face_zone, overlap, place_corner, place_panel
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _OK = (80, 200, 80)
@@ -22,8 +27,11 @@ _NEUTRAL = (230, 230, 230)
 class Readout:
     """Carries per-track identity figures between frames and draws the overlay."""
 
-    def __init__(self) -> None:
+    def __init__(self, identity: bool = True, verbose: bool = False) -> None:
         self.identity: dict[int, Similarity] = {}
+        self.measures_identity = identity
+        self.verbose = verbose
+        self.band_height = 0  # the band below the picture, for panels with no room beside
 
     def remember(self, result: FrameResult) -> None:
         for outcome in result.faces:
@@ -32,6 +40,32 @@ class Readout:
             if figures is not None and figures.identity is not None and track is not None:
                 self.identity[track] = figures
 
+    def lines(self, outcome: FaceOutcome) -> tuple[list[str], tuple[int, int, int]]:
+        """The text of one face's panel and its colour."""
+        if outcome.action is Action.BLURRED:
+            return [f"covered: {outcome.reason}"], _NEUTRAL
+        lines = []
+        if outcome.verdict is not None:
+            was = outcome.verdict.gender.value[0].upper()
+            became = outcome.verdict.gender.opposite.value[0].upper()
+            lines.append(f"{was}->{became} ({outcome.verdict.confidence:.0%})")
+        if outcome.result is not None:
+            lines.append(f"pixels {outcome.result.similarity.pixel:.1f}%")
+        known = self.identity.get(outcome.face.track_id) if outcome.face.track_id else None
+        if outcome.result is not None and outcome.result.similarity.identity is not None:
+            known = outcome.result.similarity
+        if known is None or known.identity_distance is None:
+            if self.measures_identity:
+                lines.append("re-identifiable: checking")
+            return lines, _OK
+        risk = bool(known.reid_risk)
+        lines.append(f"re-identifiable: {'YES' if risk else 'no'}")
+        if self.verbose:
+            lines.append(
+                f"distance {known.identity_distance:.2f} (match < {SAME_PERSON_DISTANCE:.2f})"
+            )
+        return lines, _RISK if risk else _OK
+
     def draw(
         self,
         image: np.ndarray,
@@ -39,62 +73,85 @@ class Readout:
         fps: float | None = None,
         latency_ms: float | None = None,
     ) -> np.ndarray:
-        """A copy of `image` with the readout drawn on it."""
+        """A copy of `image` with the readout drawn beside the faces. A panel that finds no
+        spot clear of every face (a face filling the frame) goes to a band below the picture
+        instead; once shown, the band keeps its height, so the window does not jump."""
         canvas = image.copy()
+        frame_size = (image.shape[1], image.shape[0])
         scale = max(0.4, min(image.shape[:2]) / 900)
-        for outcome in result.faces:
-            box = outcome.face.box
-            corner = (int(box.left), int(max(0, box.top - 6)))
-            if outcome.action is Action.BLURRED:
-                _label(canvas, [f"covered: {outcome.reason}"], corner, scale, _NEUTRAL)
-                continue
-            lines = []
-            if outcome.verdict is not None:
-                was = outcome.verdict.gender.value[0].upper()
-                became = outcome.verdict.gender.opposite.value[0].upper()
-                lines.append(f"{was}->{became} ({outcome.verdict.confidence:.0%})")
-            if outcome.result is not None:
-                lines.append(f"pixels {outcome.result.similarity.pixel:.1f}%")
-            known = self.identity.get(outcome.face.track_id) if outcome.face.track_id else None
-            if outcome.result is not None and outcome.result.similarity.identity is not None:
-                known = outcome.result.similarity
-            colour = _OK
-            if known is not None and known.identity_distance is not None:
-                risk = bool(known.reid_risk)
-                colour = _RISK if risk else _OK
-                verdict = "RE-ID RISK" if risk else "not matched"
-                lines.append(f"id {known.identity:.0f}% d={known.identity_distance:.2f} {verdict}")
-            _label(canvas, lines, corner, scale, colour)
+        zones = [face_zone(outcome.face.box, frame_size) for outcome in result.faces]
         header = f"faces {len(result.faces)}  swapped {result.swapped}  covered {result.blurred}"
         if fps is not None:
             header += f"  {fps:.1f} fps"
         if latency_ms is not None:
             header += f"  latency {latency_ms:.0f} ms"
-        _label(canvas, [header], (8, int(28 * scale) + 8), scale, _NEUTRAL, above=False)
-        return canvas
+        panels = [([header], _NEUTRAL, None)]
+        order = sorted(range(len(zones)), key=lambda i: (zones[i].left, zones[i].top))
+        for i in order:
+            lines, colour = self.lines(result.faces[i])
+            if lines:
+                panels.append((lines, colour, zones[i]))
+        taken: list[Box] = []
+        homeless: list[tuple[list[str], tuple[int, int, int], Box | None]] = []
+        for lines, colour, zone in panels:
+            size = _panel_size(lines, scale)
+            if zone is None:
+                spot = place_corner(size, zones, taken, frame_size)
+            else:
+                spot = place_panel(size, zone, zones, taken, frame_size)
+            if any(overlap(spot, other) for other in zones):
+                homeless.append((lines, colour, zone))
+                continue
+            _panel(canvas, lines, spot, scale, colour)
+            taken.append(spot)
+        return self._with_band(canvas, homeless, scale)
+
+    def _with_band(
+        self,
+        canvas: np.ndarray,
+        panels: list[tuple[list[str], tuple[int, int, int], Box | None]],
+        scale: float,
+    ) -> np.ndarray:
+        """`canvas` with a band below it holding `panels` in a row (each under its face's
+        centre where there is room), at least as tall as any band shown before."""
+        width = canvas.shape[1]
+        sizes = [_panel_size(lines, scale) for lines, _, _ in panels]
+        needed = max((h for _, h in sizes), default=0) + 2 * GAP if panels else 0
+        self.band_height = max(self.band_height, needed)
+        if not self.band_height:
+            return canvas
+        band = np.zeros((self.band_height, width, 3), np.uint8)
+        cursor = GAP
+        for (lines, colour, zone), (w, h) in zip(panels, sizes, strict=True):
+            wanted = zone.center[0] - w / 2 if zone is not None else GAP
+            left = int(min(max(cursor, wanted), max(cursor, width - w - GAP)))
+            _panel(band, lines, Box(left, GAP, left + w, GAP + h), scale, colour)
+            cursor = left + w + GAP
+        return np.vstack([canvas, band])
 
 
-def _label(
-    canvas: np.ndarray,
-    lines: list[str],
-    corner: tuple[int, int],
-    scale: float,
-    colour: tuple[int, int, int],
-    above: bool = True,
-) -> None:
-    """Text lines on a dark translucent panel, stacked upwards from `corner` if `above`."""
-    if not lines:
-        return
+def _metrics(scale: float) -> tuple[int, int]:
+    """Line thickness and line step for a text scale."""
     thickness = max(1, round(scale * 1.5))
-    sizes = [cv2.getTextSize(line, _FONT, scale, thickness)[0] for line in lines]
-    step = max(h for _, h in sizes) + int(8 * scale) + 2
-    width = max(w for w, _ in sizes) + 8
-    x, y = corner
-    top = y - step * len(lines) if above else y - step + 2
-    top = max(0, top)
-    x = int(np.clip(x, 0, max(0, canvas.shape[1] - width)))
-    panel = canvas[top : top + step * len(lines) + 4, x : x + width]
-    panel[...] = (panel * 0.35).astype(np.uint8)
+    height = cv2.getTextSize("Mg", _FONT, scale, thickness)[0][1]
+    return thickness, height + int(8 * scale) + 2
+
+
+def _panel_size(lines: list[str], scale: float) -> tuple[int, int]:
+    thickness, step = _metrics(scale)
+    width = max(cv2.getTextSize(line, _FONT, scale, thickness)[0][0] for line in lines) + 8
+    return width, step * len(lines) + 4
+
+
+def _panel(
+    canvas: np.ndarray, lines: list[str], spot: Box, scale: float, colour: tuple[int, int, int]
+) -> None:
+    """Text lines on a dark translucent panel filling `spot` (clipped to the canvas)."""
+    thickness, step = _metrics(scale)
+    left, top = int(spot.left), int(spot.top)
+    region = canvas[max(0, top) : max(0, int(spot.bottom)), max(0, left) : max(0, int(spot.right))]
+    region[...] = (region * 0.35).astype(np.uint8)
     for i, line in enumerate(lines):
         baseline = top + step * (i + 1) - int(4 * scale)
-        cv2.putText(canvas, line, (x + 4, baseline), _FONT, scale, colour, thickness, cv2.LINE_AA)
+        origin = (left + 4, baseline)
+        cv2.putText(canvas, line, origin, _FONT, scale, colour, thickness, cv2.LINE_AA)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.similarity import SAME_PERSON_DISTANCE
 from pipeline.types import Action, FaceOutcome, FrameResult
 
 from .atomic import atomic_output
@@ -76,6 +77,7 @@ class Tally:
                 "identity_distance_mean": _mean(self.distance),
                 "identity_measured_faces": len(self.distance),
                 "reid_risk_faces": self.reid_risk,
+                "reid_distance_threshold": SAME_PERSON_DISTANCE,
             },
             "timings_ms": {stage: round(s * 1000, 2) for stage, s in sorted(self.seconds.items())},
         }

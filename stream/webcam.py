@@ -76,10 +76,14 @@ def run_live(
     record: Path | None = None,
     realtime: bool = True,
     quiet: bool = False,
+    identity: bool = True,
+    verbose: bool = False,
 ) -> LiveStats:
-    """Capture, anonymize and show (or just process, if headless) until stopped."""
+    """Capture, anonymize and show (or just process, if headless) until stopped. `identity`:
+    the pipeline measures identity (the readout waits for it); `verbose`: the readout adds the
+    identity distance and its threshold."""
     stats = LiveStats()
-    readout = Readout()
+    readout = Readout(identity=identity, verbose=verbose)
     view = _View()
     sink = None
     first_time: float | None = None
@@ -108,10 +112,12 @@ def run_live(
                 stats.latencies_ms.append(latency)
                 if not headless:
                     image = result.image
-                    if view.side_by_side:
-                        image = np.hstack([frame.image, image])
                     if view.overlay:
                         image = readout.draw(image, result, rate, latency)
+                    if view.side_by_side:
+                        original = np.zeros_like(image)  # as tall as a readout band below
+                        original[: frame.image.shape[0]] = frame.image
+                        image = np.hstack([original, image])
                     cv2.imshow(WINDOW, image)
                     shown = True
                     if not _handle_keys(view):
