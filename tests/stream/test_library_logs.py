@@ -96,6 +96,17 @@ def test_damaged_video_gives_faceanon_lines_only(clip, tmp_path):
     assert any(line.startswith("[h264 @") for line in lines(verbose.stderr)), verbose.stderr
 
 
+def test_headless_webcam_run_prints_only_its_own_lines(clip, tmp_path):
+    source = clip("in.mp4", size=(320, 240), frames=12)
+    done = faceanon(
+        "webcam", "--headless", "--source", source, "--max-frames", 12, "--no-realtime",
+        "--mode", "blur", "--record", tmp_path / "live.mp4",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert all(line.startswith("faceanon:") for line in lines(done.stderr)), done.stderr
+    assert lines(done.stdout) == [lines(done.stdout)[0]] and "12 frames" in done.stdout
+
+
 def _xvfb_display() -> tuple[subprocess.Popen, str]:
     binary = shutil.which("Xvfb")
     if binary is None:
