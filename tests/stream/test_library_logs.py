@@ -161,3 +161,25 @@ def test_font_dir_prefers_dejavu_and_looks_only_a_few_levels_down(tmp_path):
     assert find_font_dir([tmp_path / "a"]) == tmp_path / "a" / "other"
     assert find_font_dir([tmp_path / "c"]) is None
     assert find_font_dir([tmp_path / "missing"]) is None
+
+
+def test_without_system_fonts_qt_is_kept_quiet_unless_verbose(monkeypatch, tmp_path):
+    from stream import liblogs
+
+    monkeypatch.setattr(liblogs, "find_font_dir", lambda: None)
+    monkeypatch.setenv("QT_QPA_FONTDIR", str(tmp_path / "cv2-fonts-not-shipped"))
+    monkeypatch.delenv("QT_LOGGING_RULES", raising=False)
+    monkeypatch.delenv("OPENCV_FFMPEG_LOGLEVEL", raising=False)
+    try:
+        liblogs.configure_library_logs(verbose=False)
+        assert os.environ["QT_LOGGING_RULES"] == liblogs.QT_QUIET_RULES
+        assert os.environ["OPENCV_FFMPEG_LOGLEVEL"] == "-8"
+        liblogs.configure_library_logs(verbose=True)
+        assert "QT_LOGGING_RULES" not in os.environ
+        assert "OPENCV_FFMPEG_LOGLEVEL" not in os.environ
+        assert liblogs.library_logs_shown()
+    finally:
+        liblogs.configure_library_logs(verbose=False)  # the quiet default other tests expect
+    monkeypatch.setenv("QT_LOGGING_RULES", "qt.qpa.*=true")  # a user's own rules are kept
+    liblogs.configure_library_logs(verbose=False)
+    assert os.environ["QT_LOGGING_RULES"] == "qt.qpa.*=true"
