@@ -6,9 +6,9 @@ alpha is kept, 16-bit and CMYK pixels the pipeline did not touch keep their exac
 drops all metadata (EXIF, GPS, XMP, comments); only the colour profile is kept.
 
 A multi-page TIFF is read page by page and written back with every page, in order, each with
-its own size and kind. Animated images (WEBP, APNG, GIF) are refused: their frames are a video,
-and `faceanon video` tracks faces from frame to frame, so a face the detector misses in one
-frame is still covered; a still-image pass per frame would leave it raw.
+its own size and kind. Animated images (WEBP, APNG, GIF) are refused, never cut to one frame:
+their frames are a video, and `faceanon video` tracks faces from frame to frame, so a face the
+detector misses in one frame is still covered; a still-image pass per frame would leave it raw.
 """
 
 from __future__ import annotations
@@ -36,10 +36,13 @@ SUFFIX_FORMATS = {
     ".tif": "TIFF",
     ".tiff": "TIFF",
 }
-_ANIMATION_ADVICE = (
-    "convert it to a video (e.g. ffmpeg -i IN OUT.mp4) and use faceanon video, which tracks "
-    "faces from frame to frame"
-)
+_ANIMATED = {
+    "PNG": "an animated PNG (APNG, {count} frames) is a video: use `faceanon video`, which reads "
+    "it and tracks faces from frame to frame (faceanon video {name} -o {stem}.mp4)",
+    "WEBP": "animated WEBP images ({count} frames) are not supported, nor by `faceanon video` "
+    "(FFmpeg does not decode them); export the frames (e.g. ImageMagick: convert {name} "
+    "-coalesce frame%03d.png), join them into a video with ffmpeg, then use faceanon video",
+}
 _REFUSED = {
     "GIF": "GIF images are not supported (animations, 256-colour palettes); convert to PNG first",
     "SVG": "SVG drawings are not supported: faceanon works on photos; export a PNG first",
@@ -113,12 +116,9 @@ def _decode_pages(path: Path, image: Image.Image) -> tuple[LoadedImage, ...]:
     if fmt not in READ_FORMATS:
         raise InputError(f"{path}: unsupported image format {fmt} (JPEG, PNG, WEBP, BMP, TIFF)")
     count = getattr(image, "n_frames", 1)
-    if count > 1 and fmt in ("WEBP", "PNG"):
-        kind = "APNG" if fmt == "PNG" else "WEBP"
-        raise InputError(
-            f"{path}: animated {kind} images ({count} frames) are not supported; "
-            + _ANIMATION_ADVICE
-        )
+    if count > 1 and fmt in _ANIMATED:
+        advice = _ANIMATED[fmt].format(count=count, name=path.name, stem=path.stem)
+        raise InputError(f"{path}: {advice}")
     if fmt != "TIFF":
         count = 1  # a camera's MPO JPEG: the photo, as before (its other pictures are views)
     total = 0

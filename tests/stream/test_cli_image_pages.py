@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image, ImageCms
@@ -105,6 +106,15 @@ def test_animated_images_are_refused_in_one_line(tmp_path, capsys, name, fmt):
     assert err.startswith("faceanon: error:")
     assert "animated" in err and "3 frames" in err and "faceanon video" in err
     assert list(out.iterdir()) == []
+
+
+def test_the_advice_for_apng_works(tmp_path):
+    source = tmp_path / "anim.png"
+    _animated(source, "PNG", frames=3)
+    out = tmp_path / "anim.mp4"
+    assert run_cli("video", source, "-o", out, "--mode", "blur", "--quiet") == 0
+    with av.open(str(out)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 3
 
 
 @pytest.mark.parametrize(("name", "fmt"), [("still.webp", "WEBP"), ("still.png", "PNG")])
