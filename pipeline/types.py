@@ -184,6 +184,8 @@ class FrameResult:
     image: np.ndarray
     faces: tuple[FaceOutcome, ...]
     timings: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0  # wall time of this frame's face work
+    over_limit: bool = False  # faces were covered because the frame ran out of time
 
     @property
     def swapped(self) -> int:

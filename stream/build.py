@@ -28,6 +28,11 @@ WEBCAM_MIN_FACE_FRACTION = 1 / 6
 # Live sources and CCTV archives detect every frame: a camera cannot be read ahead, and an
 # archive's passers-by may show for a few frames only.
 VIDEO_DETECT_EVERY = 4
+# Seconds of face work one frame may take before its remaining faces are covered instead of
+# swapped (largest faces are swapped first): a frame never stalls a stream, whatever it holds.
+# A recorded file or archive can afford more than a live view, where latency is the product.
+FILE_FRAME_LIMIT = 2.0
+LIVE_FRAME_LIMIT = 0.5
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class RunSettings:
     identity: bool = True
     detect_every: int = 1  # video: run the detector on every k-th frame, track in between
     detect_threads: int | None = None  # video: detector threads (None: as many as pay off)
+    frame_limit: float | None = None  # seconds of face work per frame (None: no limit)
 
     def as_report(self) -> dict[str, Any]:
         fields = asdict(self)
@@ -85,7 +91,10 @@ def build_pipeline(
     if settings.identity and settings.mode == "swap":
         encoder = BackgroundIdentity() if video and identity_worker else IdentityEncoder(landmarker)
     options = PipelineOptions(
-        mode=settings.mode, strength=settings.strength, identity=encoder is not None
+        mode=settings.mode,
+        strength=settings.strength,
+        identity=encoder is not None,
+        frame_limit=settings.frame_limit,
     )
     tracking = TrackerConfig(detect_every=settings.detect_every) if video else None
     return FacePipeline(detector, landmarker, classifier, swapper, options, encoder, tracking)

@@ -22,6 +22,8 @@ from pipeline.facepipeline import MODES
 from pipeline.swap import SWAPPERS
 
 from .build import (
+    FILE_FRAME_LIMIT,
+    LIVE_FRAME_LIMIT,
     STREAM_MIN_FACE_FRACTION,
     VIDEO_DETECT_EVERY,
     WEBCAM_MIN_FACE_FRACTION,
@@ -186,6 +188,18 @@ def detect_every_option(default: int) -> Callable[[Callable[..., Any]], Callable
     )
 
 
+def frame_limit_option(default: float) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--frame-limit SECONDS` for the commands that process streams of frames."""
+    return click.option(
+        "--frame-limit",
+        type=click.FloatRange(0.05, 600),
+        default=default,
+        show_default=True,
+        help="Seconds of face work a frame may take; faces left when it runs out are covered "
+        "(largest swapped first), so no frame stalls the stream.",
+    )
+
+
 @cli.command()
 @click.argument("source", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option(
@@ -196,11 +210,13 @@ def detect_every_option(default: int) -> Callable[[Callable[..., Any]], Callable
     help="Output video: .mp4, .mkv or .mov (H.264; audio and timing kept, metadata dropped).",
 )
 @detect_every_option(VIDEO_DETECT_EVERY)
+@frame_limit_option(FILE_FRAME_LIMIT)
 @common_options
 def video(
     source: Path,
     output: Path,
     detect_every: int,
+    frame_limit: float,
     settings: RunSettings,
     report: Path | None,
     quiet: bool,
@@ -216,7 +232,10 @@ def video(
     check_video_output(source, output)
     _check_report(report, source, output)
     settings = replace(
-        settings, detect_every=detect_every, min_face_fraction=STREAM_MIN_FACE_FRACTION
+        settings,
+        detect_every=detect_every,
+        min_face_fraction=STREAM_MIN_FACE_FRACTION,
+        frame_limit=frame_limit,
     )
     pipeline = build_pipeline(settings, video=True, identity_worker=True)
     try:
@@ -256,6 +275,7 @@ def video(
     "frame rate, dropping frames processing cannot keep up with).",
 )
 @detect_every_option(1)
+@frame_limit_option(LIVE_FRAME_LIMIT)
 @common_options
 def webcam(
     source: str,
@@ -264,6 +284,7 @@ def webcam(
     record: Path | None,
     no_realtime: bool,
     detect_every: int,
+    frame_limit: float,
     settings: RunSettings,
     report: Path | None,
     quiet: bool,
@@ -287,7 +308,10 @@ def webcam(
         check_video_output(Path(source), record)
     _check_report(report, Path(source), *([record] if record else []))
     settings = replace(
-        settings, detect_every=detect_every, min_face_fraction=WEBCAM_MIN_FACE_FRACTION
+        settings,
+        detect_every=detect_every,
+        min_face_fraction=WEBCAM_MIN_FACE_FRACTION,
+        frame_limit=frame_limit,
     )
     pipeline = build_pipeline(settings, video=True, identity_worker=True)
     try:
