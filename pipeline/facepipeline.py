@@ -22,11 +22,10 @@ from .align import (
 from .blend import hull_mask, paste_back
 from .classify import Classifier
 from .detect import FaceDetector
-from .identity_worker import BackgroundIdentity
 from .landmarks import Landmarker, implausibility
 from .obscure import obscure
 from .prefetch import Found, detections_of
-from .similarity import IdentityEncoder, similarity
+from .similarity import IdentityEncoder, IdentityReadout, InlineIdentity, pixel_similarity
 from .swap import Swapper
 from .timing import StageTimer
 from .track import FaceTracker, TrackerConfig
@@ -90,23 +89,25 @@ class FacePipeline:
         classifier: Classifier | None,
         swapper: Swapper | None,
         options: PipelineOptions = PipelineOptions(),
-        encoder: IdentityEncoder | BackgroundIdentity | None = None,
+        encoder: IdentityEncoder | IdentityReadout | None = None,
         tracking: TrackerConfig | None = None,
     ) -> None:
-        """`encoder` measures identity inline, or (`BackgroundIdentity`, tracking only) in a
-        worker process whose figures join each track's next frame."""
+        """`encoder` measures identity: an `IdentityEncoder` inline, or any `IdentityReadout`
+        (a worker process whose figures join each track's next frame needs tracking)."""
         if options.mode not in MODES:
             raise ValueError(f"unknown mode {options.mode!r}")
         if options.mode == "swap" and (classifier is None or swapper is None):
             raise ValueError("swap mode needs a classifier and a swapper")
-        if isinstance(encoder, BackgroundIdentity) and tracking is None:
+        if isinstance(encoder, IdentityEncoder):
+            encoder = InlineIdentity(encoder)
+        if encoder is not None and encoder.needs_tracks and tracking is None:
             raise ValueError("background identity readouts follow tracks: tracking needed")
         self.detector = detector
         self.landmarker = landmarker
         self.classifier = classifier
         self.swapper = swapper
         self.options = options
-        self.encoder = encoder if options.identity else None
+        self.identity: IdentityReadout | None = encoder if options.identity else None
         self.tracker = FaceTracker(detector, landmarker, tracking) if tracking else None
 
     @property
@@ -140,8 +141,8 @@ class FacePipeline:
         if self.tracker is None:
             return self.process_faces(frame, self.find_faces(frame, timer, found), timer=timer)
         faces = self.tracker.update(frame, timer, found, upcoming)
-        if isinstance(self.encoder, BackgroundIdentity):
-            self.encoder.forget_except({f.track_id for f in faces if f.track_id is not None})
+        if self.identity is not None:
+            self.identity.forget_except({f.track_id for f in faces if f.track_id is not None})
         return self.process_faces(
             frame,
             faces,
@@ -269,23 +270,17 @@ class FacePipeline:
     def _similarity(
         self, face: Face, crop: AlignedCrop, final: np.ndarray, wanted: bool
     ) -> Similarity:
-        """Pixel similarity now; identity inline when `wanted`, or, with a background worker,
-        started when `wanted` and reported on the track's first frame after it is done."""
-        if not isinstance(self.encoder, BackgroundIdentity):
-            return similarity(crop, final, self.encoder if wanted else None)
-        figures = similarity(crop, final)
-        if face.track_id is None:
+        """Pixel similarity now; identity figures from the readout, when it has them."""
+        figures = Similarity(pixel=pixel_similarity(crop.image, final))
+        if self.identity is None:
             return figures
-        figures = self.encoder.collect(face.track_id, figures)
-        if wanted:
-            self.encoder.submit(face.track_id, crop, final)
-        return figures
+        return self.identity.measure(face, crop, final, figures, wanted)
 
     def close(self) -> None:
-        """Stop the identity worker, if there is one (the pipeline still swaps after)."""
-        if isinstance(self.encoder, BackgroundIdentity):
-            self.encoder.close()
-            self.encoder = None
+        """Stop the identity readouts (a worker process, if any); the pipeline still swaps."""
+        if self.identity is not None:
+            self.identity.close()
+            self.identity = None
 
     def _verdicts(
         self, faces: Sequence[Face], crops: Sequence[AlignedCrop], policy: VerdictPolicy | None

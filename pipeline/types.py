@@ -87,10 +87,13 @@ class Box:
 
 @dataclass(frozen=True)
 class Detection:
-    """A face box from a detector, before landmarks."""
+    """A face box from a detector, before landmarks: `box` in the landmark predictor's
+    convention (dlib's, brows to chin), `points` the detector's five landmarks (eyes, nose
+    tip, mouth corners) where it gives them."""
 
     box: Box
     score: float
+    points: np.ndarray | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, eq=False)

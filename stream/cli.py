@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from pipeline.detect import KINDS as DETECTORS
 from pipeline.device import DEVICES
 from pipeline.errors import FaceanonError, InputError
 from pipeline.facepipeline import MODES
@@ -35,7 +36,7 @@ log = logging.getLogger("faceanon")
 
 MIN_FACE_HELP = (
     "Smallest face to find, in pixels (default: 1/20 of the frame's short side for image and "
-    "batch, 1/8 for video, 1/6 for webcam; smaller is slower)."
+    "batch, 1/15 for video, 1/10 for webcam; smaller is slower)."
 )
 
 
@@ -85,11 +86,12 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )
     @click.option(
         "--detector",
-        type=click.Choice(["hog", "cnn", "auto"]),
-        default="auto",
+        type=click.Choice(list(DETECTORS)),
+        default="centerface",
         show_default=True,
-        help="dlib face detector: HOG (fast) or MMOD CNN (finds more, slow on a CPU); auto: "
-        "the CNN where dlib runs it on a GPU, else HOG.",
+        help="Face detector: CenterFace, a CNN that finds frontal, turned and profile faces "
+        "(GPU where ONNX Runtime has CUDA); or dlib's HOG (near-frontal faces only) or MMOD CNN "
+        "(slow on a CPU); auto: CenterFace.",
     )
     @click.option(
         "--min-face",

@@ -9,9 +9,12 @@ from pipeline.types import Box
 
 
 def test_scale_follows_the_smallest_face_wanted():
-    hog = FaceDetector(DetectorConfig(min_face=40))
+    hog = FaceDetector(DetectorConfig(kind="hog", min_face=40))
     assert hog.scale_for(480, 640) == pytest.approx(2.0)
-    assert FaceDetector(DetectorConfig(min_face=160)).scale_for(2160, 3840) == pytest.approx(0.5)
+    big = FaceDetector(DetectorConfig(kind="hog", min_face=160))
+    assert big.scale_for(2160, 3840) == pytest.approx(0.5)
+    # CenterFace finds faces from 14 px: a 640×360 frame with faces from 24 px at 0.58×
+    assert FaceDetector(DetectorConfig(min_face=24)).scale_for(360, 640) == pytest.approx(14 / 24)
     assert default_min_face(2160, 3840) == 108
     assert FaceDetector(DetectorConfig(kind="cnn", min_face=40)).scale_for(
         480, 640
@@ -32,7 +35,8 @@ def test_detects_the_face_at_any_frame_size(face_frame, scale):
 
 def test_finds_every_face_in_the_group_sample(group):
     frame = cv2.cvtColor(np.asarray(Image.open(group).convert("RGB")), cv2.COLOR_RGB2BGR)
-    assert len(FaceDetector().detect(frame)) >= 3
+    assert len(FaceDetector().detect(frame)) == 4
+    assert len(FaceDetector(DetectorConfig(kind="hog")).detect(frame)) >= 3
 
 
 def test_cnn_detector_finds_the_face(face_frame):
@@ -67,3 +71,29 @@ def test_implausibility_reasons(face_frame):
     left = turned[:, 0] < centre
     turned[left, 0] = centre - (centre - turned[left, 0]) * 0.1  # one half squashed: seen edge-on
     assert implausibility(turned, Box.around(turned)) == "head turned too far"
+
+
+def test_centerface_boxes_give_the_landmarks_hog_boxes_give(face_frame):
+    """The five-point mapping puts CenterFace's faces in the box dlib's predictor was trained
+    on: the 68 landmarks fitted in either box agree."""
+    frame, _ = face_frame
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    (ours,) = FaceDetector().detect(frame)
+    (hogs,) = FaceDetector(DetectorConfig(kind="hog")).detect(frame)
+    assert ours.points is not None and ours.points.shape == (5, 2)
+    assert ours.box.iou(hogs.box) > 0.7
+    landmarker = Landmarker()
+    a, b = landmarker.fit(gray, ours.box), landmarker.fit(gray, hogs.box)
+    eyes = np.linalg.norm(b[LEFT_EYE].mean(0) - b[RIGHT_EYE].mean(0))
+    assert np.median(np.linalg.norm(a - b, axis=1)) < 0.05 * eyes
+
+
+def test_landmark_box_follows_the_five_points():
+    from pipeline.detect import POINTS_SIDE, landmark_box
+
+    points = np.array([[40, 50], [80, 50], [60, 70], [45, 90], [75, 90]], np.float32)
+    box = landmark_box(points)
+    assert box.width == pytest.approx(POINTS_SIDE * 40)  # eye to mouth: 40 px
+    shifted = landmark_box(points * 2 + 10)
+    assert shifted.width == pytest.approx(2 * box.width)
+    assert shifted.center[0] == pytest.approx(2 * box.center[0] + 10)
