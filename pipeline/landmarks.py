@@ -32,11 +32,32 @@ class Landmarker:
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
-def implausibility(landmarks: np.ndarray, box: Box, min_eye_distance: float = 8.0) -> str | None:
+MAX_YAW = 65.0  # degrees: beyond it one half of the face is mostly hidden (a profile)
+
+
+def yaw_degrees(landmarks: np.ndarray) -> float:
+    """How far the head is turned, estimated from where the nose tip lies between the jaw's
+    ends along the eye line: on a head seen turned by θ the two spans are about R(1 ± sin θ).
+    Positive: turned towards the image's left. 90 where one span vanishes."""
+    left_eye = landmarks[LEFT_EYE].mean(axis=0)
+    right_eye = landmarks[RIGHT_EYE].mean(axis=0)
+    axis = right_eye - left_eye
+    axis = axis / max(float(np.hypot(*axis)), 1e-6)
+    jaw, nose = landmarks[JAW], landmarks[NOSE_TIP]
+    to_left = float(np.dot(nose - jaw[0], axis))
+    to_right = float(np.dot(jaw[-1] - nose, axis))
+    if min(to_left, to_right) <= 0:
+        return 90.0 if to_left <= 0 else -90.0
+    return float(np.degrees(np.arcsin((to_right - to_left) / (to_right + to_left))))
+
+
+def implausibility(
+    landmarks: np.ndarray, box: Box, min_eye_distance: float = 8.0, max_yaw: float = MAX_YAW
+) -> str | None:
     """Why these landmarks cannot be trusted for a swap, or None when they look like a face.
 
     Rejects faces too small to swap, landmarks strewn outside their box, eyes below the mouth,
-    and heads turned so far that one half of the face is hidden.
+    and heads turned more than `max_yaw` degrees (a profile: one half of the face is hidden).
     """
     left_eye = landmarks[LEFT_EYE].mean(axis=0)
     right_eye = landmarks[RIGHT_EYE].mean(axis=0)
@@ -59,10 +80,6 @@ def implausibility(landmarks: np.ndarray, box: Box, min_eye_distance: float = 8.
     eye_to_mouth = float(np.dot(mouth_mid - eye_mid, down))
     if not 0.4 * eye_distance < eye_to_mouth < 2.5 * eye_distance:
         return "implausible landmarks"
-    jaw = landmarks[JAW]
-    nose = landmarks[NOSE_TIP]
-    to_left = float(np.dot(nose - jaw[0], eye_axis))
-    to_right = float(np.dot(jaw[-1] - nose, eye_axis))
-    if min(to_left, to_right) <= 0 or max(to_left, to_right) / min(to_left, to_right) > 4.0:
+    if abs(yaw_degrees(landmarks)) > max_yaw:
         return "head turned too far"
     return None

@@ -69,8 +69,26 @@ def test_implausibility_reasons(face_frame):
     turned = points.copy()
     centre = turned[30, 0]
     left = turned[:, 0] < centre
-    turned[left, 0] = centre - (centre - turned[left, 0]) * 0.1  # one half squashed: seen edge-on
+    turned[left, 0] = centre - (centre - turned[left, 0]) * 0.03  # one half squashed: edge-on
     assert implausibility(turned, Box.around(turned)) == "head turned too far"
+
+
+def test_three_quarter_views_are_swappable_profiles_are_not(face_frame):
+    """Yaw from where the nose lies between the jaw's ends: about 45° is a three-quarter view
+    (swapped), 80° a profile (covered)."""
+    from pipeline.landmarks import MAX_YAW, yaw_degrees
+
+    _, points = face_frame
+    assert abs(yaw_degrees(points)) < 10
+    centre = points[30, 0]
+    for squash, expected in ((0.17, 45.0), (0.01, 80.0)):
+        turned = points.copy()
+        left = turned[:, 0] < centre
+        turned[left, 0] = centre - (centre - turned[left, 0]) * squash
+        yaw = yaw_degrees(turned)
+        assert abs(yaw) == pytest.approx(expected, abs=8)
+        reason = implausibility(turned, Box.around(turned))
+        assert (reason is None) == (abs(yaw) <= MAX_YAW)
 
 
 def test_centerface_boxes_give_the_landmarks_hog_boxes_give(face_frame):
