@@ -35,6 +35,10 @@ KINDS = ("centerface", "hog", "cnn", "auto")
 DEFAULT_KIND = "centerface"
 _NATIVE_MIN_FACE = {"centerface": 14.0, "hog": 80.0, "cnn": 40.0}
 CENTERFACE_THRESHOLD = 0.5  # heatmap score a face centre needs (plus `threshold`)
+# A photo in which the first pass finds no face is scanned once more, at no less than full
+# resolution and with the threshold lowered by this much: a photo is rarely faceless, and one
+# written out with its face raw is the failure that matters.
+SECOND_LOOK = -0.2
 # dlib-style box from CenterFace's five points, fitted by benchmarks/box_mapping.py on 246
 # unlabelled CelebA photos (2×) where HOG found the face, checked on 245 others: IoU with the
 # HOG box median 0.88, 10th percentile 0.73 (0.81 / 0.65 from CenterFace's own box); the 68
@@ -70,7 +74,8 @@ class DetectorConfig:
     frame-relative; `threshold`: added to the detector's decision threshold (negative finds
     more, less sure faces); `tile`: the largest side of one detector call in scaled pixels (0:
     never tile); `min_face_fraction`: without `min_face`, the smallest face is this share of the
-    short side (within 20–120 px); `gpu`: run CenterFace on a CUDA GPU when ONNX Runtime can."""
+    short side (within 20–120 px); `gpu`: run CenterFace on a CUDA GPU when ONNX Runtime can;
+    `second_look`: where a frame shows no face, scan it again more thoroughly (photos)."""
 
     kind: str = DEFAULT_KIND
     min_face: int | None = None
@@ -78,6 +83,7 @@ class DetectorConfig:
     tile: int = 2048
     min_face_fraction: float = 1 / 20
     gpu: bool = False
+    second_look: bool = False
 
 
 class FaceDetector:
@@ -102,15 +108,19 @@ class FaceDetector:
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         height, width = frame.shape[:2]
-        found = self._detect_at(frame, self.scale_for(height, width))
+        scale = self.scale_for(height, width)
+        threshold = self.config.threshold
+        found = self._detect_at(frame, scale, threshold)
+        if not found and self.config.second_look:
+            found = self._detect_at(frame, max(scale, 1.0), threshold + SECOND_LOOK)
         frame_box = Box(0, 0, width, height)
         return [d for d in found if d.box.iou(frame_box) > 0]
 
-    def _detect_at(self, frame: np.ndarray, scale: float) -> list[Detection]:
+    def _detect_at(self, frame: np.ndarray, scale: float, threshold: float) -> list[Detection]:
         height, width = frame.shape[:2]
         tile = self.config.tile
         if not tile or max(height, width) * scale <= tile:
-            return self._scan(frame, scale)
+            return self._scan(frame, scale, threshold)
         side = tile / scale  # a tile's side in frame pixels
         overlap = TILE_OVERLAP * side
         margin = _EDGE_MARGIN * overlap
@@ -124,33 +134,31 @@ class FaceDetector:
                     right - margin if right < width else math.inf,
                     bottom - margin if bottom < height else math.inf,
                 )
-                for d in self._scan(frame[top:bottom, left:right], scale, window):
+                for d in self._scan(frame[top:bottom, left:right], scale, threshold, window):
                     if _within(d.box, inner):
                         found.append(d)
         # Faces larger than the overlap (less both margins) may be cut by every tile.
         coarse = _COARSE_MARGIN * _NATIVE_MIN_FACE[self.kind] / (overlap - 2 * margin)
         if coarse < scale:
-            found.extend(self._detect_at(frame, coarse))
+            found.extend(self._detect_at(frame, coarse, threshold))
         return merge_detections(found)
 
-    def _scan(self, image: np.ndarray, scale: float, at: Box | None = None) -> list[Detection]:
+    def _scan(
+        self, image: np.ndarray, scale: float, threshold: float, at: Box | None = None
+    ) -> list[Detection]:
         """One detector call on `image` resized by `scale`; boxes in the frame's pixels
         (`at`: where `image` lies in the frame)."""
         small = _resize(image, scale)
         dx, dy = (at.left, at.top) if at is not None else (0.0, 0.0)
         if self.kind == "centerface":
-            hits = centerface.detect(
-                small, CENTERFACE_THRESHOLD + self.config.threshold, self.config.gpu
-            )
+            hits = centerface.detect(small, CENTERFACE_THRESHOLD + threshold, self.config.gpu)
             return [_from_centerface(hit, scale, dx, dy) for hit in hits]
         rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
-        if self.kind == "hog":
-            # On colour, not gray: gray is a quarter faster and finds the same faces in photos
-            # (677 vs 678 of 700 CelebA), but loses swapped faces the swap calibration counts
-            # on (still detected after α = 1.5: 96.6 % on gray against 98.1 %, 580 faces).
-            found = _run_hog(rgb, self.config.threshold)
-        else:
-            found = _run_cnn(rgb, self.config.threshold)
+        # HOG on colour, not gray: gray is a quarter faster and finds the same faces in photos
+        # (677 vs 678 of 700 CelebA), but loses swapped faces the swap calibration counts on
+        # (still detected after α = 1.5: 96.6 % on gray against 98.1 %, 580 faces).
+        run = _run_hog if self.kind == "hog" else _run_cnn
+        found = run(rgb, threshold)
         detections = []
         for box, score in found:
             box = box.scaled(1 / scale)

@@ -82,6 +82,7 @@ def build_pipeline(
             min_face=settings.min_face,
             min_face_fraction=settings.min_face_fraction,
             gpu=resolve_device(settings.device).type == "cuda",
+            second_look=not video,  # photos: a second, finer look where none was found
         )
     )
     classifier = swapper = None

@@ -115,3 +115,20 @@ def test_landmark_box_follows_the_five_points():
     shifted = landmark_box(points * 2 + 10)
     assert shifted.width == pytest.approx(2 * box.width)
     assert shifted.center[0] == pytest.approx(2 * box.center[0] + 10)
+
+
+def test_a_photo_without_a_face_found_gets_a_second_look(face_frame, monkeypatch):
+    import pipeline.detect as detect
+
+    calls = []
+    real = detect.centerface.detect
+
+    def shy(image, threshold, use_gpu=False):
+        calls.append(threshold)
+        return real(image, threshold, use_gpu) if threshold < 0.5 else []
+
+    monkeypatch.setattr(detect.centerface, "detect", shy)
+    frame, _ = face_frame
+    assert FaceDetector().detect(frame) == []
+    assert len(FaceDetector(DetectorConfig(second_look=True)).detect(frame)) == 1
+    assert calls[-1] == pytest.approx(0.5 + detect.SECOND_LOOK)
