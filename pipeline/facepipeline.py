@@ -122,10 +122,7 @@ class FacePipeline:
         detections = detections_of(self.detector, frame, timer, found)
         with timer("landmarks"):
             gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-            return [
-                Face(box=d.box, landmarks=self.landmarker.fit(gray, d.box), score=d.score)
-                for d in detections
-            ]
+            return [Face.found(d, self.landmarker.fit(gray, d.box)) for d in detections]
 
     def process(
         self, frame: np.ndarray, found: Found | None = None, upcoming: Found | None = None
@@ -228,7 +225,7 @@ class FacePipeline:
         if deadline is not None and time.perf_counter() > deadline:
             return OVER_LIMIT
         reason = cover_reason(face) if cover_reason else None
-        return reason or implausibility(face.landmarks, face.box)
+        return reason or implausibility(face.landmarks, face.box, points=face.points)
 
     def _swap(
         self,

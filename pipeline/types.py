@@ -98,12 +98,25 @@ class Detection:
 
 @dataclass(frozen=True, eq=False)
 class Face:
-    """One face in a frame: box, 68 landmarks (x, y in frame pixels), detector score, track."""
+    """One face in a frame: box, 68 landmarks (x, y in frame pixels), detector score, track,
+    and the detector's five points where the detector found it in this frame."""
 
     box: Box
     landmarks: np.ndarray
     score: float
     track_id: int | None = None
+    points: np.ndarray | None = None
+
+    @staticmethod
+    def found(detection: Detection, landmarks: np.ndarray, track_id: int | None = None) -> Face:
+        """The face a detection became, once its landmarks are fitted."""
+        return Face(
+            box=detection.box,
+            landmarks=landmarks,
+            score=detection.score,
+            track_id=track_id,
+            points=detection.points,
+        )
 
 
 @dataclass(frozen=True, eq=False)

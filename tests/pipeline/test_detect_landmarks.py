@@ -132,3 +132,18 @@ def test_a_photo_without_a_face_found_gets_a_second_look(face_frame, monkeypatch
     assert FaceDetector().detect(frame) == []
     assert len(FaceDetector(DetectorConfig(second_look=True)).detect(frame)) == 1
     assert calls[-1] == pytest.approx(0.5 + detect.SECOND_LOOK)
+
+
+def test_a_profile_by_the_detector_points_is_covered_whatever_the_fit(face_frame):
+    """dlib's 68 points fitted on a profile can look like a three-quarter view; the detector's
+    nose point outside both eyes says profile."""
+    from pipeline.landmarks import nose_position
+
+    frame, points = face_frame
+    (found,) = FaceDetector().detect(frame)
+    assert 0.3 < nose_position(found.points) < 0.7  # the synthetic face looks at the camera
+    box = Box.around(points)
+    assert implausibility(points, box, points=found.points) is None
+    profile = found.points.copy()
+    profile[2, 0] = profile[0, 0] - 0.5 * (profile[1, 0] - profile[0, 0])  # nose past an eye
+    assert implausibility(points, box, points=profile) == "head turned too far"
