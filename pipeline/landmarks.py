@@ -32,7 +32,7 @@ class Landmarker:
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
-MAX_YAW = 65.0  # degrees: beyond it one half of the face is mostly hidden (a profile)
+MAX_YAW = 60.0  # degrees: beyond it one half of the face is mostly hidden (a profile)
 # Where the detector's nose point lies along its eye line, 0 at one eye, 1 at the other: about
 # 0.5 facing the camera, 0.1–0.3 (or 0.7–0.9) in three-quarter view, outside both eyes in
 # profile. dlib's 68 points fitted on a profile can still look like a three-quarter view (a
