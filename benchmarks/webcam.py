@@ -83,8 +83,8 @@ def warmed(settings: RunSettings, clip: Path):
     for frame in frames:
         warm_up.process(frame)
     pipeline = build_pipeline(settings, video=True, identity_worker=True)  # as `faceanon webcam`
-    if isinstance(pipeline.encoder, BackgroundIdentity):
-        pipeline.encoder.wait_ready()
+    if isinstance(pipeline.identity, BackgroundIdentity):
+        pipeline.identity.wait_ready()
     return pipeline
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from .landmarks import LEFT_EYE, MOUTH_LEFT, MOUTH_RIGHT, RIGHT_EYE
 from .types import AlignedCrop, Alignment
 
+DEGENERATE = "degenerate alignment"
 DEFAULT_SIZE = 256
 SMALLEST_SIZE = 128
 OVERSAMPLE = 1.25  # crop pixels per frame pixel a face gets, at least
@@ -58,8 +59,33 @@ def crop_size_for(
     return int(np.clip(wanted, smallest, max(smallest, largest)))
 
 
+class DegenerateAlignment(ValueError):
+    """An alignment no face in the image can have (a runaway fit): never warped."""
+
+
+def alignment_problem(alignment: Alignment, height: int, width: int) -> str | None:
+    """Why this alignment cannot be a face's in a height×width frame, or None if it can.
+
+    The crop square spans 4× the eye distance; a face's square lies between a few pixels and
+    twice the frame's longer side (a face filling the frame, cut by its edges)."""
+    matrices = np.concatenate([alignment.forward.ravel(), alignment.inverse.ravel()])
+    if not np.isfinite(matrices).all() or alignment.scale <= 0:
+        return DEGENERATE
+    side = alignment.size / alignment.scale  # frame pixels across the crop
+    if not 4.0 <= side <= 2.0 * max(height, width):
+        return DEGENERATE
+    return None
+
+
 def warp_to_crop(image: np.ndarray, alignment: Alignment) -> np.ndarray:
-    """Sample the crop from the image, pre-shrinking large faces so the result is not aliased."""
+    """Sample the crop from the image, pre-shrinking large faces so the result is not aliased.
+
+    Raises `DegenerateAlignment` for an alignment no face in this image can have: OpenCV's
+    reflected border costs time in proportion to how far outside the image a sample lies, so
+    a runaway matrix would stall the call rather than fail."""
+    height, width = image.shape[:2]
+    if alignment_problem(alignment, height, width) is not None:
+        raise DegenerateAlignment(f"{DEGENERATE}: {alignment.scale:.3g} crop pixels per pixel")
     forward = alignment.forward
     shrink = int(1.0 / alignment.scale)
     if shrink >= 2:
@@ -75,7 +101,11 @@ def warp_to_crop(image: np.ndarray, alignment: Alignment) -> np.ndarray:
 
 def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = DEFAULT_SIZE) -> AlignedCrop:
     """Warp a face to its canonical crop; landmarks come along in crop coordinates."""
-    alignment = alignment_for(landmarks, size)
+    return crop_at(image, landmarks, alignment_for(landmarks, size))
+
+
+def crop_at(image: np.ndarray, landmarks: np.ndarray, alignment: Alignment) -> AlignedCrop:
+    """The face's crop for an alignment already made (see `alignment_problem`)."""
     return AlignedCrop(
         image=warp_to_crop(image, alignment),
         landmarks=alignment.to_crop(landmarks),

@@ -1,9 +1,16 @@
-"""Stage 1: find face boxes with dlib (HOG by default, MMOD CNN on request or `auto`).
+"""Stage 1: find face boxes: CenterFace, a CNN (default), or dlib's HOG or MMOD CNN.
 
-dlib's detectors find faces down to about 80 px (HOG) or 40 px (CNN) across. Instead of running
-them at full resolution, we resize a copy so that the smallest face we want (`min_face`, in
-full-resolution pixels) lands at that size: large frames are scanned downscaled, small faces are
-found by upscaling; boxes are mapped back to full resolution.
+CenterFace (see `centerface.py`) finds frontal, turned and profile faces from about 14 px
+across; dlib's detectors find near-frontal faces from about 80 px (HOG) or 40 px (MMOD CNN).
+Instead of running them at full resolution, we resize a copy so that the smallest face we want
+(`min_face`, in full-resolution pixels) lands at that size: large frames are scanned
+downscaled, small faces are found by upscaling; boxes are mapped back to full resolution. With
+CenterFace a 640×360 frame with faces from 24 px is scanned at 0.58×, a 1920×1080 one with
+faces from 72 px at 0.19×: its cost barely grows with the frame.
+
+Every detector's boxes leave this module in the convention of dlib's 68-point landmark
+predictor (which was trained on HOG boxes, brows to chin): CenterFace's own boxes (forehead to
+chin) are mapped there from its five points (see `landmark_box`).
 
 An upscaled frame can be huge (720p at 4× is 15 megapixels), so a scaled frame wider or taller
 than `tile` pixels is scanned in overlapping tiles of at most `tile`×`tile`, which bounds memory
@@ -17,16 +24,29 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
 
 import cv2
 import numpy as np
 
-from . import models
+from . import centerface, models
 from .types import Box, Detection
 
-KINDS = ("hog", "cnn", "auto")
-_NATIVE_MIN_FACE = {"hog": 80.0, "cnn": 40.0}
+KINDS = ("centerface", "hog", "cnn", "auto")
+DEFAULT_KIND = "centerface"
+_NATIVE_MIN_FACE = {"centerface": 14.0, "hog": 80.0, "cnn": 40.0}
+CENTERFACE_THRESHOLD = 0.5  # heatmap score a face centre needs (plus `threshold`)
+# A photo in which the first pass finds no face is scanned once more, at no less than full
+# resolution and with the threshold lowered by this much: a photo is rarely faceless, and one
+# written out with its face raw is the failure that matters.
+SECOND_LOOK = -0.2
+# dlib-style box from CenterFace's five points, fitted by benchmarks/box_mapping.py on 246
+# unlabelled CelebA photos (2×) where HOG found the face, checked on 245 others: IoU with the
+# HOG box median 0.88, 10th percentile 0.73 (0.81 / 0.65 from CenterFace's own box); the 68
+# landmarks fitted in it lie a median 0.013 eye distances from those fitted in HOG's box.
+# Centre: the midpoint of eye centre and mouth centre, shifted by (x, y) × scale; side:
+# SIDE × scale, where scale = max(eye-to-mouth distance, 0.9 × eye distance).
+POINTS_SHIFT = (0.060, -0.021)
+POINTS_SIDE = 2.198
 _SCALE_LIMITS = (0.125, 4.0)
 TILE_OVERLAP = 0.2  # overlap of neighbouring tiles, as a fraction of a tile's side
 _EDGE_MARGIN = 0.1  # a box this close to an inner tile edge (fraction of overlap) is cut
@@ -39,23 +59,10 @@ def default_min_face(height: int, width: int, fraction: float = 1 / 20) -> int:
     return int(np.clip(min(height, width) * fraction, 20, 120))
 
 
-@cache
-def dlib_gpu() -> bool:
-    """True when dlib was built with CUDA and sees a GPU (its CNN detector then runs there)."""
-    import dlib
-
-    if not getattr(dlib, "DLIB_USE_CUDA", False):
-        return False
-    try:
-        return dlib.cuda.get_num_devices() > 0
-    except Exception:  # a CUDA build without a usable driver
-        return False
-
-
 def resolve_kind(kind: str) -> str:
-    """hog or cnn; `auto` is the CNN where dlib runs it on a GPU, else HOG."""
+    """centerface, hog or cnn; `auto` is CenterFace (which runs on a GPU where there is one)."""
     if kind == "auto":
-        return "cnn" if dlib_gpu() else "hog"
+        return DEFAULT_KIND
     if kind not in _NATIVE_MIN_FACE:
         raise ValueError(f"unknown detector {kind!r} (choose from {', '.join(KINDS)})")
     return kind
@@ -63,17 +70,20 @@ def resolve_kind(kind: str) -> str:
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """`kind`: hog, cnn or auto; `min_face`: smallest face side wanted, None for frame-relative;
-    `threshold`: added to dlib's decision threshold (negative finds more, less sure faces);
-    `tile`: the largest side of one detector call in scaled pixels (0: never tile);
-    `min_face_fraction`: without `min_face`, the smallest face is this share of the short side
-    (within 20–120 px)."""
+    """`kind`: centerface, hog, cnn or auto; `min_face`: smallest face side wanted, None for
+    frame-relative; `threshold`: added to the detector's decision threshold (negative finds
+    more, less sure faces); `tile`: the largest side of one detector call in scaled pixels (0:
+    never tile); `min_face_fraction`: without `min_face`, the smallest face is this share of the
+    short side (within 20–120 px); `gpu`: run CenterFace on a CUDA GPU when ONNX Runtime can;
+    `second_look`: where a frame shows no face, scan it again more thoroughly (photos)."""
 
-    kind: str = "hog"
+    kind: str = DEFAULT_KIND
     min_face: int | None = None
     threshold: float = 0.0
     tile: int = 2048
     min_face_fraction: float = 1 / 20
+    gpu: bool = False
+    second_look: bool = False
 
 
 class FaceDetector:
@@ -98,15 +108,19 @@ class FaceDetector:
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         height, width = frame.shape[:2]
-        found = self._detect_at(frame, self.scale_for(height, width))
+        scale = self.scale_for(height, width)
+        threshold = self.config.threshold
+        found = self._detect_at(frame, scale, threshold)
+        if not found and self.config.second_look:
+            found = self._detect_at(frame, max(scale, 1.0), threshold + SECOND_LOOK)
         frame_box = Box(0, 0, width, height)
         return [d for d in found if d.box.iou(frame_box) > 0]
 
-    def _detect_at(self, frame: np.ndarray, scale: float) -> list[Detection]:
+    def _detect_at(self, frame: np.ndarray, scale: float, threshold: float) -> list[Detection]:
         height, width = frame.shape[:2]
         tile = self.config.tile
         if not tile or max(height, width) * scale <= tile:
-            return self._scan(frame, scale)
+            return self._scan(frame, scale, threshold)
         side = tile / scale  # a tile's side in frame pixels
         overlap = TILE_OVERLAP * side
         margin = _EDGE_MARGIN * overlap
@@ -120,34 +134,59 @@ class FaceDetector:
                     right - margin if right < width else math.inf,
                     bottom - margin if bottom < height else math.inf,
                 )
-                for d in self._scan(frame[top:bottom, left:right], scale, window):
+                for d in self._scan(frame[top:bottom, left:right], scale, threshold, window):
                     if _within(d.box, inner):
                         found.append(d)
         # Faces larger than the overlap (less both margins) may be cut by every tile.
         coarse = _COARSE_MARGIN * _NATIVE_MIN_FACE[self.kind] / (overlap - 2 * margin)
         if coarse < scale:
-            found.extend(self._detect_at(frame, coarse))
+            found.extend(self._detect_at(frame, coarse, threshold))
         return merge_detections(found)
 
-    def _scan(self, image: np.ndarray, scale: float, at: Box | None = None) -> list[Detection]:
+    def _scan(
+        self, image: np.ndarray, scale: float, threshold: float, at: Box | None = None
+    ) -> list[Detection]:
         """One detector call on `image` resized by `scale`; boxes in the frame's pixels
         (`at`: where `image` lies in the frame)."""
         small = _resize(image, scale)
-        rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
-        if self.kind == "hog":
-            # On colour, not gray: gray is a quarter faster and finds the same faces in photos
-            # (677 vs 678 of 700 CelebA), but loses swapped faces the swap calibration counts
-            # on (still detected after α = 1.5: 96.6 % on gray against 98.1 %, 580 faces).
-            found = _run_hog(rgb, self.config.threshold)
-        else:
-            found = _run_cnn(rgb, self.config.threshold)
         dx, dy = (at.left, at.top) if at is not None else (0.0, 0.0)
+        if self.kind == "centerface":
+            hits = centerface.detect(small, CENTERFACE_THRESHOLD + threshold, self.config.gpu)
+            return [_from_centerface(hit, scale, dx, dy) for hit in hits]
+        rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
+        # HOG on colour, not gray: gray is a quarter faster and finds the same faces in photos
+        # (677 vs 678 of 700 CelebA), but loses swapped faces the swap calibration counts on
+        # (still detected after α = 1.5: 96.6 % on gray against 98.1 %, 580 faces).
+        run = _run_hog if self.kind == "hog" else _run_cnn
+        found = run(rgb, threshold)
         detections = []
         for box, score in found:
             box = box.scaled(1 / scale)
             box = Box(box.left + dx, box.top + dy, box.right + dx, box.bottom + dy)
             detections.append(Detection(box=box, score=score))
         return detections
+
+
+def landmark_box(points: np.ndarray) -> Box:
+    """The box dlib's landmark predictor expects for a face with these five points (eyes,
+    nose tip, mouth corners), as fitted against HOG's boxes (see POINTS_SIDE)."""
+    eyes = (points[0] + points[1]) / 2
+    mouth = (points[3] + points[4]) / 2
+    scale = max(float(np.hypot(*(mouth - eyes))), 0.9 * float(np.hypot(*(points[1] - points[0]))))
+    centre = (eyes + mouth) / 2 + np.array(POINTS_SHIFT) * scale
+    half = POINTS_SIDE * scale / 2
+    return Box(
+        float(centre[0] - half),
+        float(centre[1] - half),
+        float(centre[0] + half),
+        float(centre[1] + half),
+    )
+
+
+def _from_centerface(hit: centerface.Hit, scale: float, dx: float, dy: float) -> Detection:
+    """A CenterFace hit in frame pixels, its box in the landmark predictor's convention."""
+    points = hit.points / scale + np.array([dx, dy], np.float32)
+    return Detection(box=landmark_box(points), score=hit.score, points=points)
 
 
 def merge_detections(found: list[Detection], iou: float = MERGE_IOU) -> list[Detection]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -10,15 +11,21 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from .align import DEFAULT_SIZE, align_face, crop_size_for, warp_to_crop
+from .align import (
+    DEFAULT_SIZE,
+    alignment_for,
+    alignment_problem,
+    crop_at,
+    crop_size_for,
+    warp_to_crop,
+)
 from .blend import hull_mask, paste_back
 from .classify import Classifier
 from .detect import FaceDetector
-from .identity_worker import BackgroundIdentity
 from .landmarks import Landmarker, implausibility
 from .obscure import obscure
 from .prefetch import Found, detections_of
-from .similarity import IdentityEncoder, similarity
+from .similarity import IdentityEncoder, IdentityReadout, InlineIdentity, pixel_similarity
 from .swap import Swapper
 from .timing import StageTimer
 from .track import FaceTracker, TrackerConfig
@@ -37,6 +44,7 @@ from .types import (
 log = logging.getLogger(__name__)
 
 MODES = ("swap", "blur")
+OVER_LIMIT = "frame time limit"
 
 
 class VerdictPolicy(Protocol):
@@ -56,12 +64,15 @@ class VerdictPolicy(Protocol):
 class PipelineOptions:
     """`mode`: swap or blur; `strength`: swap strength (None: the swapper's default);
     `crop_size`: the aligned crop's largest side (a smaller face gets a smaller crop, see
-    `align.crop_size_for`); `identity`: compute identity similarity per face."""
+    `align.crop_size_for`); `identity`: compute identity similarity per face;
+    `frame_limit`: seconds of face work a frame may take (None: no limit); faces not yet
+    swapped when it runs out are covered instead, largest faces being swapped first."""
 
     mode: str = "swap"
     strength: float | None = None
     crop_size: int = DEFAULT_SIZE
     identity: bool = True
+    frame_limit: float | None = None
 
 
 class FacePipeline:
@@ -78,23 +89,25 @@ class FacePipeline:
         classifier: Classifier | None,
         swapper: Swapper | None,
         options: PipelineOptions = PipelineOptions(),
-        encoder: IdentityEncoder | BackgroundIdentity | None = None,
+        encoder: IdentityEncoder | IdentityReadout | None = None,
         tracking: TrackerConfig | None = None,
     ) -> None:
-        """`encoder` measures identity inline, or (`BackgroundIdentity`, tracking only) in a
-        worker process whose figures join each track's next frame."""
+        """`encoder` measures identity: an `IdentityEncoder` inline, or any `IdentityReadout`
+        (a worker process whose figures join each track's next frame needs tracking)."""
         if options.mode not in MODES:
             raise ValueError(f"unknown mode {options.mode!r}")
         if options.mode == "swap" and (classifier is None or swapper is None):
             raise ValueError("swap mode needs a classifier and a swapper")
-        if isinstance(encoder, BackgroundIdentity) and tracking is None:
+        if isinstance(encoder, IdentityEncoder):
+            encoder = InlineIdentity(encoder)
+        if encoder is not None and encoder.needs_tracks and tracking is None:
             raise ValueError("background identity readouts follow tracks: tracking needed")
         self.detector = detector
         self.landmarker = landmarker
         self.classifier = classifier
         self.swapper = swapper
         self.options = options
-        self.encoder = encoder if options.identity else None
+        self.identity: IdentityReadout | None = encoder if options.identity else None
         self.tracker = FaceTracker(detector, landmarker, tracking) if tracking else None
 
     @property
@@ -109,10 +122,7 @@ class FacePipeline:
         detections = detections_of(self.detector, frame, timer, found)
         with timer("landmarks"):
             gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-            return [
-                Face(box=d.box, landmarks=self.landmarker.fit(gray, d.box), score=d.score)
-                for d in detections
-            ]
+            return [Face.found(d, self.landmarker.fit(gray, d.box)) for d in detections]
 
     def process(
         self, frame: np.ndarray, found: Found | None = None, upcoming: Found | None = None
@@ -128,10 +138,15 @@ class FacePipeline:
         if self.tracker is None:
             return self.process_faces(frame, self.find_faces(frame, timer, found), timer=timer)
         faces = self.tracker.update(frame, timer, found, upcoming)
-        if isinstance(self.encoder, BackgroundIdentity):
-            self.encoder.forget_except({f.track_id for f in faces if f.track_id is not None})
+        if self.identity is not None:
+            self.identity.forget_except({f.track_id for f in faces if f.track_id is not None})
         return self.process_faces(
-            frame, faces, timer=timer, policy=self.tracker, identity_for=self.tracker.identity_due
+            frame,
+            faces,
+            timer=timer,
+            policy=self.tracker,
+            identity_for=self.tracker.identity_due,
+            cover_reason=self.tracker.cover_reason,
         )
 
     def process_faces(
@@ -142,33 +157,41 @@ class FacePipeline:
         timer: StageTimer | None = None,
         policy: VerdictPolicy | None = None,
         identity_for: Callable[[Face], bool] | None = None,
+        cover_reason: Callable[[Face], str | None] | None = None,
     ) -> FrameResult:
         """Transform already located faces. `policy` may hold or override the classifier's
         verdicts (a tracker holding each track's decision does this); `identity_for` picks the
-        faces whose identity similarity is measured (default: all, if an encoder is set)."""
+        faces whose identity similarity is measured (default: all, if an encoder is set);
+        `cover_reason` names faces that must be covered whatever they look like."""
         timer = timer or StageTimer()
+        started = time.perf_counter()
+        limit = self.options.frame_limit
+        deadline = None if limit is None else started + limit
         output = frame.copy()
+        height, width = frame.shape[:2]
         outcomes: dict[int, FaceOutcome] = {}
         to_swap: list[int] = []
         crops: list[AlignedCrop] = []
-        for i, face in enumerate(faces):
-            reason = (
-                "blur mode"
-                if self.options.mode == "blur"
-                else implausibility(face.landmarks, face.box)
-            )
+        for i in sorted(range(len(faces)), key=lambda i: -faces[i].box.area):
+            face = faces[i]
+            reason = self._cover_reason(face, cover_reason, deadline)
+            if reason is None:
+                size = crop_size_for(face.landmarks, self.options.crop_size)
+                alignment = alignment_for(face.landmarks, size)
+                reason = alignment_problem(alignment, height, width)
             if reason is not None:
                 outcomes[i] = FaceOutcome(face=face, action=Action.BLURRED, reason=reason)
                 continue
             with timer("align"):
-                size = crop_size_for(face.landmarks, self.options.crop_size)
-                crops.append(align_face(frame, face.landmarks, size))
+                crops.append(crop_at(frame, face.landmarks, alignment))
             to_swap.append(i)
 
         if to_swap:
             swapped_faces = [faces[i] for i in to_swap]
             try:
-                results = self._swap(swapped_faces, crops, output, timer, policy, identity_for)
+                results = self._swap(
+                    swapped_faces, crops, output, timer, policy, identity_for, deadline
+                )
             except Exception as error:  # any model failure must still hide the faces
                 log.warning("swap failed, covering %d face(s): %s", len(to_swap), error)
                 results = [
@@ -182,7 +205,27 @@ class FacePipeline:
                 if outcome.action is Action.BLURRED:
                     obscure(output, cover_box(outcome.face))
         ordered = tuple(outcomes[i] for i in range(len(faces)))
-        return FrameResult(image=output, faces=ordered, timings=dict(timer.seconds))
+        return FrameResult(
+            image=output,
+            faces=ordered,
+            timings=dict(timer.seconds),
+            seconds=time.perf_counter() - started,
+            over_limit=any(o.reason == OVER_LIMIT for o in ordered),
+        )
+
+    def _cover_reason(
+        self,
+        face: Face,
+        cover_reason: Callable[[Face], str | None] | None,
+        deadline: float | None,
+    ) -> str | None:
+        """Why this face is covered rather than swapped, before any work on it; None: swap."""
+        if self.options.mode == "blur":
+            return "blur mode"
+        if deadline is not None and time.perf_counter() > deadline:
+            return OVER_LIMIT
+        reason = cover_reason(face) if cover_reason else None
+        return reason or implausibility(face.landmarks, face.box, points=face.points)
 
     def _swap(
         self,
@@ -192,6 +235,7 @@ class FacePipeline:
         timer: StageTimer,
         policy: VerdictPolicy | None,
         identity_for: Callable[[Face], bool] | None,
+        deadline: float | None = None,
     ) -> list[FaceOutcome]:
         assert self.swapper is not None
         with timer("classify"):
@@ -200,6 +244,9 @@ class FacePipeline:
             swapped = self.swapper.swap(crops, [v.gender for v in found], self.options.strength)
         outcomes = []
         for face, crop, new, verdict in zip(faces, crops, swapped, found, strict=True):
+            if deadline is not None and time.perf_counter() > deadline:
+                outcomes.append(FaceOutcome(face=face, action=Action.BLURRED, reason=OVER_LIMIT))
+                continue
             with timer("blend"):
                 mask = new.mask
                 if mask is None:
@@ -220,23 +267,17 @@ class FacePipeline:
     def _similarity(
         self, face: Face, crop: AlignedCrop, final: np.ndarray, wanted: bool
     ) -> Similarity:
-        """Pixel similarity now; identity inline when `wanted`, or, with a background worker,
-        started when `wanted` and reported on the track's first frame after it is done."""
-        if not isinstance(self.encoder, BackgroundIdentity):
-            return similarity(crop, final, self.encoder if wanted else None)
-        figures = similarity(crop, final)
-        if face.track_id is None:
+        """Pixel similarity now; identity figures from the readout, when it has them."""
+        figures = Similarity(pixel=pixel_similarity(crop.image, final))
+        if self.identity is None:
             return figures
-        figures = self.encoder.collect(face.track_id, figures)
-        if wanted:
-            self.encoder.submit(face.track_id, crop, final)
-        return figures
+        return self.identity.measure(face, crop, final, figures, wanted)
 
     def close(self) -> None:
-        """Stop the identity worker, if there is one (the pipeline still swaps after)."""
-        if isinstance(self.encoder, BackgroundIdentity):
-            self.encoder.close()
-            self.encoder = None
+        """Stop the identity readouts (a worker process, if any); the pipeline still swaps."""
+        if self.identity is not None:
+            self.identity.close()
+            self.identity = None
 
     def _verdicts(
         self, faces: Sequence[Face], crops: Sequence[AlignedCrop], policy: VerdictPolicy | None
@@ -253,9 +294,12 @@ class FacePipeline:
 
 
 def cover_box(face: Face) -> Box:
-    """The region a fail-closed cover must hide: the detector box joined with the landmarks."""
-    around = Box.around(face.landmarks)
+    """The region a fail-closed cover must hide: the detector box joined with the landmarks
+    (those within twice the box's size: a runaway fit must not blank the whole frame)."""
     b = face.box
+    reach = b.expanded(2.0)
+    points = np.clip(face.landmarks, [reach.left, reach.top], [reach.right, reach.bottom])
+    around = Box.around(points)
     return Box(
         min(b.left, around.left),
         min(b.top, around.top),

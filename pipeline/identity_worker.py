@@ -26,7 +26,7 @@ from dataclasses import replace
 import numpy as np
 
 from .similarity import IdentityEncoder, identity_readout
-from .types import AlignedCrop, Similarity
+from .types import AlignedCrop, Face, Similarity
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,11 @@ def _sigint_ignored() -> Iterator[None]:
 
 
 class BackgroundIdentity:
-    """At most one readout in flight per key (a track id); finished ones wait to be collected."""
+    """At most one readout in flight per key (a track id); finished ones wait to be collected.
+    An `IdentityReadout`: `measure` collects the track's finished figures and starts the next
+    readout when one is wanted."""
+
+    needs_tracks = True
 
     def __init__(self) -> None:
         self._pool = ProcessPoolExecutor(
@@ -114,6 +118,21 @@ class BackgroundIdentity:
             self._stop(error)
             return figures
         return replace(figures, identity=identity, identity_distance=distance, reid_risk=risk)
+
+    def measure(
+        self,
+        face: Face,
+        original: AlignedCrop,
+        processed: np.ndarray,
+        figures: Similarity,
+        wanted: bool,
+    ) -> Similarity:
+        if face.track_id is None:
+            return figures
+        figures = self.collect(face.track_id, figures)
+        if wanted:
+            self.submit(face.track_id, original, processed)
+        return figures
 
     def _stop(self, error: BaseException) -> None:
         if not self._failed:

@@ -32,11 +32,49 @@ class Landmarker:
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
-def implausibility(landmarks: np.ndarray, box: Box, min_eye_distance: float = 8.0) -> str | None:
+MAX_YAW = 60.0  # degrees: beyond it one half of the face is mostly hidden (a profile)
+# Where the detector's nose point lies along its eye line, 0 at one eye, 1 at the other: about
+# 0.5 facing the camera, 0.1–0.3 (or 0.7–0.9) in three-quarter view, outside both eyes in
+# profile. dlib's 68 points fitted on a profile can still look like a three-quarter view (a
+# stage clip: estimated yaw 30°, nose at -4.7 by CenterFace); the detector's points cannot.
+NOSE_SPAN = (-0.25, 1.25)
+
+
+def yaw_degrees(landmarks: np.ndarray) -> float:
+    """How far the head is turned, estimated from where the nose tip lies between the jaw's
+    ends along the eye line: on a head seen turned by θ the two spans are about R(1 ± sin θ).
+    Positive: turned towards the image's left. 90 where one span vanishes."""
+    left_eye = landmarks[LEFT_EYE].mean(axis=0)
+    right_eye = landmarks[RIGHT_EYE].mean(axis=0)
+    axis = right_eye - left_eye
+    axis = axis / max(float(np.hypot(*axis)), 1e-6)
+    jaw, nose = landmarks[JAW], landmarks[NOSE_TIP]
+    to_left = float(np.dot(nose - jaw[0], axis))
+    to_right = float(np.dot(jaw[-1] - nose, axis))
+    if min(to_left, to_right) <= 0:
+        return 90.0 if to_left <= 0 else -90.0
+    return float(np.degrees(np.arcsin((to_right - to_left) / (to_right + to_left))))
+
+
+def nose_position(points: np.ndarray) -> float:
+    """Where a detector's five points (eyes, nose, mouth corners) put the nose along the eye
+    line: 0 at the first eye, 1 at the second."""
+    eyes = points[1] - points[0]
+    return float(np.dot(points[2] - points[0], eyes) / max(float(np.dot(eyes, eyes)), 1e-6))
+
+
+def implausibility(
+    landmarks: np.ndarray,
+    box: Box,
+    min_eye_distance: float = 8.0,
+    max_yaw: float = MAX_YAW,
+    points: np.ndarray | None = None,
+) -> str | None:
     """Why these landmarks cannot be trusted for a swap, or None when they look like a face.
 
     Rejects faces too small to swap, landmarks strewn outside their box, eyes below the mouth,
-    and heads turned so far that one half of the face is hidden.
+    and heads turned more than `max_yaw` degrees, or seen in profile by the detector's own
+    five `points` where given (one half of the face hidden).
     """
     left_eye = landmarks[LEFT_EYE].mean(axis=0)
     right_eye = landmarks[RIGHT_EYE].mean(axis=0)
@@ -59,10 +97,8 @@ def implausibility(landmarks: np.ndarray, box: Box, min_eye_distance: float = 8.
     eye_to_mouth = float(np.dot(mouth_mid - eye_mid, down))
     if not 0.4 * eye_distance < eye_to_mouth < 2.5 * eye_distance:
         return "implausible landmarks"
-    jaw = landmarks[JAW]
-    nose = landmarks[NOSE_TIP]
-    to_left = float(np.dot(nose - jaw[0], eye_axis))
-    to_right = float(np.dot(jaw[-1] - nose, eye_axis))
-    if min(to_left, to_right) <= 0 or max(to_left, to_right) / min(to_left, to_right) > 4.0:
+    if abs(yaw_degrees(landmarks)) > max_yaw:
+        return "head turned too far"
+    if points is not None and not NOSE_SPAN[0] <= nose_position(points) <= NOSE_SPAN[1]:
         return "head turned too far"
     return None

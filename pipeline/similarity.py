@@ -10,13 +10,16 @@ as dlib keeps the GIL), so callers decide when to compute them.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Protocol
+
 import cv2
 import dlib
 import numpy as np
 
 from . import models
 from .landmarks import Landmarker
-from .types import AlignedCrop, Box, Similarity
+from .types import AlignedCrop, Box, Face, Similarity
 
 SAME_PERSON_DISTANCE = 0.6
 
@@ -81,3 +84,58 @@ def similarity(
         encoder, original.image, original.landmarks, processed
     )
     return Similarity(pixel=pixel, identity=identity, identity_distance=distance, reid_risk=risk)
+
+
+class IdentityReadout(Protocol):
+    """Adds identity figures to a face's pixel figures: inline (`InlineIdentity`) or in a
+    worker process (`identity_worker.BackgroundIdentity`), behind one interface."""
+
+    needs_tracks: bool  # True where figures join a track's later frame (tracking required)
+
+    def measure(
+        self,
+        face: Face,
+        original: AlignedCrop,
+        processed: np.ndarray,
+        figures: Similarity,
+        wanted: bool,
+    ) -> Similarity:
+        """`figures`, with identity fields where a readout is ready; `wanted`: this frame
+        should measure the face (a readout may start now and report later)."""
+        ...
+
+    def forget_except(self, keys: set[int]) -> None:
+        """Drop what is kept for tracks other than `keys` (they are gone)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class InlineIdentity:
+    """Identity figures computed on the spot, for the faces that want them."""
+
+    needs_tracks = False
+
+    def __init__(self, encoder: IdentityEncoder) -> None:
+        self.encoder = encoder
+
+    def measure(
+        self,
+        face: Face,
+        original: AlignedCrop,
+        processed: np.ndarray,
+        figures: Similarity,
+        wanted: bool,
+    ) -> Similarity:
+        if not wanted:
+            return figures
+        identity, distance, risk = identity_readout(
+            self.encoder, original.image, original.landmarks, processed
+        )
+        return replace(figures, identity=identity, identity_distance=distance, reid_risk=risk)
+
+    def forget_except(self, keys: set[int]) -> None:
+        """Nothing is kept between frames."""
+
+    def close(self) -> None:
+        """Nothing to stop."""

@@ -87,20 +87,36 @@ class Box:
 
 @dataclass(frozen=True)
 class Detection:
-    """A face box from a detector, before landmarks."""
+    """A face box from a detector, before landmarks: `box` in the landmark predictor's
+    convention (dlib's, brows to chin), `points` the detector's five landmarks (eyes, nose
+    tip, mouth corners) where it gives them."""
 
     box: Box
     score: float
+    points: np.ndarray | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, eq=False)
 class Face:
-    """One face in a frame: box, 68 landmarks (x, y in frame pixels), detector score, track."""
+    """One face in a frame: box, 68 landmarks (x, y in frame pixels), detector score, track,
+    and the detector's five points where the detector found it in this frame."""
 
     box: Box
     landmarks: np.ndarray
     score: float
     track_id: int | None = None
+    points: np.ndarray | None = None
+
+    @staticmethod
+    def found(detection: Detection, landmarks: np.ndarray, track_id: int | None = None) -> Face:
+        """The face a detection became, once its landmarks are fitted."""
+        return Face(
+            box=detection.box,
+            landmarks=landmarks,
+            score=detection.score,
+            track_id=track_id,
+            points=detection.points,
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,6 +200,8 @@ class FrameResult:
     image: np.ndarray
     faces: tuple[FaceOutcome, ...]
     timings: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0  # wall time of this frame's face work
+    over_limit: bool = False  # faces were covered because the frame ran out of time
 
     @property
     def swapped(self) -> int:

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from .batch.driver import BatchOptions, check_folders, run_batch
-from .build import RunSettings
-from .cli import common_options, detect_every_option
+from .build import FILE_FRAME_LIMIT, RunSettings
+from .cli import common_options, detect_every_option, frame_limit_option
 
 
 def default_workers(device: str) -> tuple[int, int]:
@@ -68,6 +68,7 @@ def default_workers(device: str) -> tuple[int, int]:
     "'local' (a private Ray instance on this machine). Needs faceanon[ray].",
 )
 @detect_every_option(1)
+@frame_limit_option(FILE_FRAME_LIMIT)
 @common_options
 def batch(
     input_dir: Path,
@@ -79,6 +80,7 @@ def batch(
     segment_seconds: float | None,
     ray_address: str | None,
     detect_every: int,
+    frame_limit: float,
     settings: RunSettings,
     report: Path | None,
     quiet: bool,
@@ -110,7 +112,9 @@ def batch(
     # Local workers share this machine's cores: the detector threads of each get their share
     # (a lone worker scans two frames at once; two workers on two cores one each).
     threads = max(1, (os.cpu_count() or 2) // workers) if ray_address is None and workers else None
-    settings = replace(settings, detect_every=detect_every, detect_threads=threads)
+    settings = replace(
+        settings, detect_every=detect_every, detect_threads=threads, frame_limit=frame_limit
+    )
     outcome = run_batch(options, settings)
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,8 @@ from typing import Any
 from threadpoolctl import threadpool_limits
 
 from pipeline.classify import GenderClassifier
-from pipeline.detect import DetectorConfig, FaceDetector
+from pipeline.detect import DEFAULT_KIND, DetectorConfig, FaceDetector
+from pipeline.device import resolve_device
 from pipeline.facepipeline import FacePipeline, PipelineOptions
 from pipeline.identity_worker import BackgroundIdentity
 from pipeline.landmarks import Landmarker
@@ -17,17 +18,23 @@ from pipeline.similarity import IdentityEncoder
 from pipeline.swap import load_swapper
 from pipeline.track import TrackerConfig
 
-STREAM_MIN_FACE_FRACTION = 1 / 8  # `video` without --min-face
-# `webcam` without --min-face: the person at the camera; at 640×480 this keeps the median
-# capture-to-display latency at 82 ms, against 106 ms at 1/8 (measured with the gender-only
-# swap; 81 ms with the identity pull)
-WEBCAM_MIN_FACE_FRACTION = 1 / 6
+# `video` without --min-face: faces from 1/15 of the short side (24 px at 640×360, 72 px at
+# 1920×1080); CenterFace then scans a 16:9 frame of any size at about 380×210 pixels.
+STREAM_MIN_FACE_FRACTION = 1 / 15
+# `webcam` without --min-face: the people at the camera, from 1/10 of the short side (48 px
+# at 640×480), every frame (a camera cannot be read ahead).
+WEBCAM_MIN_FACE_FRACTION = 1 / 10
 # Detection every 4th frame for recorded files: faces are tracked in between, and the next
 # detection frame's faces are known ahead, so a face that walks in is covered from its first
 # frame all the same (640×360 one-face clip: 15 fps detecting every frame, 36 fps every 4th).
 # Live sources and CCTV archives detect every frame: a camera cannot be read ahead, and an
 # archive's passers-by may show for a few frames only.
 VIDEO_DETECT_EVERY = 4
+# Seconds of face work one frame may take before its remaining faces are covered instead of
+# swapped (largest faces are swapped first): a frame never stalls a stream, whatever it holds.
+# A recorded file or archive can afford more than a live view, where latency is the product.
+FILE_FRAME_LIMIT = 2.0
+LIVE_FRAME_LIMIT = 0.5
 
 
 @dataclass(frozen=True)
@@ -40,7 +47,7 @@ class RunSettings:
     device: str = "auto"
     swapper: str = "latent"
     weights_dir: Path | None = None  # the swapper's weights; None: the shipped ones
-    detector: str = "hog"
+    detector: str = DEFAULT_KIND
     min_face: int | None = None
     # Without --min-face, the smallest face is this share of the frame's short side: 1/20 for
     # photos and CCTV (thorough), 1/8 for `video` (a 640×360 frame is scanned at 1.8× instead
@@ -49,6 +56,7 @@ class RunSettings:
     identity: bool = True
     detect_every: int = 1  # video: run the detector on every k-th frame, track in between
     detect_threads: int | None = None  # video: detector threads (None: as many as pay off)
+    frame_limit: float | None = None  # seconds of face work per frame (None: no limit)
 
     def as_report(self) -> dict[str, Any]:
         fields = asdict(self)
@@ -73,6 +81,8 @@ def build_pipeline(
             kind=settings.detector,
             min_face=settings.min_face,
             min_face_fraction=settings.min_face_fraction,
+            gpu=resolve_device(settings.device).type == "cuda",
+            second_look=not video,  # photos: a second, finer look where none was found
         )
     )
     classifier = swapper = None
@@ -85,7 +95,10 @@ def build_pipeline(
     if settings.identity and settings.mode == "swap":
         encoder = BackgroundIdentity() if video and identity_worker else IdentityEncoder(landmarker)
     options = PipelineOptions(
-        mode=settings.mode, strength=settings.strength, identity=encoder is not None
+        mode=settings.mode,
+        strength=settings.strength,
+        identity=encoder is not None,
+        frame_limit=settings.frame_limit,
     )
     tracking = TrackerConfig(detect_every=settings.detect_every) if video else None
     return FacePipeline(detector, landmarker, classifier, swapper, options, encoder, tracking)

@@ -17,12 +17,15 @@ from typing import Any
 
 import click
 
+from pipeline.detect import KINDS as DETECTORS
 from pipeline.device import DEVICES
 from pipeline.errors import FaceanonError, InputError
 from pipeline.facepipeline import MODES
 from pipeline.swap import SWAPPERS
 
 from .build import (
+    FILE_FRAME_LIMIT,
+    LIVE_FRAME_LIMIT,
     STREAM_MIN_FACE_FRACTION,
     VIDEO_DETECT_EVERY,
     WEBCAM_MIN_FACE_FRACTION,
@@ -34,7 +37,7 @@ log = logging.getLogger("faceanon")
 
 MIN_FACE_HELP = (
     "Smallest face to find, in pixels (default: 1/20 of the frame's short side for image and "
-    "batch, 1/8 for video, 1/6 for webcam; smaller is slower)."
+    "batch, 1/15 for video, 1/10 for webcam; smaller is slower)."
 )
 
 
@@ -86,11 +89,12 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )
     @click.option(
         "--detector",
-        type=click.Choice(["hog", "cnn", "auto"]),
-        default="auto",
+        type=click.Choice(list(DETECTORS)),
+        default="centerface",
         show_default=True,
-        help="dlib face detector: HOG (fast) or MMOD CNN (finds more, slow on a CPU); auto: "
-        "the CNN where dlib runs it on a GPU, else HOG.",
+        help="Face detector: CenterFace, a CNN that finds frontal, turned and profile faces "
+        "(GPU where ONNX Runtime has CUDA); or dlib's HOG (near-frontal faces only) or MMOD CNN "
+        "(slow on a CPU); auto: CenterFace.",
     )
     @click.option(
         "--min-face",
@@ -202,6 +206,18 @@ def detect_every_option(default: int) -> Callable[[Callable[..., Any]], Callable
     )
 
 
+def frame_limit_option(default: float) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--frame-limit SECONDS` for the commands that process streams of frames."""
+    return click.option(
+        "--frame-limit",
+        type=click.FloatRange(0.05, 600),
+        default=default,
+        show_default=True,
+        help="Seconds of face work a frame may take; faces left when it runs out are covered "
+        "(largest swapped first), so no frame stalls the stream.",
+    )
+
+
 @cli.command()
 @click.argument("source", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option(
@@ -212,11 +228,13 @@ def detect_every_option(default: int) -> Callable[[Callable[..., Any]], Callable
     help="Output video: .mp4, .mkv or .mov (H.264; audio and timing kept, metadata dropped).",
 )
 @detect_every_option(VIDEO_DETECT_EVERY)
+@frame_limit_option(FILE_FRAME_LIMIT)
 @common_options
 def video(
     source: Path,
     output: Path,
     detect_every: int,
+    frame_limit: float,
     settings: RunSettings,
     report: Path | None,
     quiet: bool,
@@ -232,7 +250,10 @@ def video(
     check_video_output(source, output)
     _check_report(report, source, output)
     settings = replace(
-        settings, detect_every=detect_every, min_face_fraction=STREAM_MIN_FACE_FRACTION
+        settings,
+        detect_every=detect_every,
+        min_face_fraction=STREAM_MIN_FACE_FRACTION,
+        frame_limit=frame_limit,
     )
     pipeline = build_pipeline(settings, video=True, identity_worker=True)
     try:
@@ -272,6 +293,7 @@ def video(
     "frame rate, dropping frames processing cannot keep up with).",
 )
 @detect_every_option(1)
+@frame_limit_option(LIVE_FRAME_LIMIT)
 @common_options
 def webcam(
     source: str,
@@ -280,6 +302,7 @@ def webcam(
     record: Path | None,
     no_realtime: bool,
     detect_every: int,
+    frame_limit: float,
     settings: RunSettings,
     report: Path | None,
     quiet: bool,
@@ -304,7 +327,10 @@ def webcam(
         check_video_output(Path(source), record)
     _check_report(report, Path(source), *([record] if record else []))
     settings = replace(
-        settings, detect_every=detect_every, min_face_fraction=WEBCAM_MIN_FACE_FRACTION
+        settings,
+        detect_every=detect_every,
+        min_face_fraction=WEBCAM_MIN_FACE_FRACTION,
+        frame_limit=frame_limit,
     )
     pipeline = build_pipeline(settings, video=True, identity_worker=True)
     try:

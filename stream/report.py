@@ -33,9 +33,13 @@ class Tally:
     distance: list[float] = field(default_factory=list)
     reid_risk: int = 0
     seconds: Counter = field(default_factory=Counter)
+    frame_seconds: list[float] = field(default_factory=list)
+    frames_over_limit: int = 0
 
     def add(self, result: FrameResult) -> None:
         self.frames += 1
+        self.frame_seconds.append(result.seconds)
+        self.frames_over_limit += result.over_limit
         count = len(result.faces)
         self.faces += count
         self.frames_with_faces += count > 0
@@ -80,6 +84,8 @@ class Tally:
                 "reid_distance_threshold": SAME_PERSON_DISTANCE,
             },
             "timings_ms": {stage: round(s * 1000, 2) for stage, s in sorted(self.seconds.items())},
+            "frame_ms": _spread_ms(self.frame_seconds),
+            "frames_over_limit": self.frames_over_limit,
         }
 
 
@@ -129,6 +135,17 @@ def write_report(
     }
     with atomic_output(Path(path)) as tmp:
         tmp.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def _spread_ms(seconds: list[float]) -> dict[str, float | None]:
+    """Median and worst of per-frame times, in milliseconds."""
+    if not seconds:
+        return {"median": None, "max": None}
+    ordered = sorted(seconds)
+    return {
+        "median": round(ordered[len(ordered) // 2] * 1000, 2),
+        "max": round(ordered[-1] * 1000, 2),
+    }
 
 
 def _mean(values: list[float]) -> float | None:

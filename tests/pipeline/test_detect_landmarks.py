@@ -9,9 +9,12 @@ from pipeline.types import Box
 
 
 def test_scale_follows_the_smallest_face_wanted():
-    hog = FaceDetector(DetectorConfig(min_face=40))
+    hog = FaceDetector(DetectorConfig(kind="hog", min_face=40))
     assert hog.scale_for(480, 640) == pytest.approx(2.0)
-    assert FaceDetector(DetectorConfig(min_face=160)).scale_for(2160, 3840) == pytest.approx(0.5)
+    big = FaceDetector(DetectorConfig(kind="hog", min_face=160))
+    assert big.scale_for(2160, 3840) == pytest.approx(0.5)
+    # CenterFace finds faces from 14 px: a 640×360 frame with faces from 24 px at 0.58×
+    assert FaceDetector(DetectorConfig(min_face=24)).scale_for(360, 640) == pytest.approx(14 / 24)
     assert default_min_face(2160, 3840) == 108
     assert FaceDetector(DetectorConfig(kind="cnn", min_face=40)).scale_for(
         480, 640
@@ -32,7 +35,8 @@ def test_detects_the_face_at_any_frame_size(face_frame, scale):
 
 def test_finds_every_face_in_the_group_sample(group):
     frame = cv2.cvtColor(np.asarray(Image.open(group).convert("RGB")), cv2.COLOR_RGB2BGR)
-    assert len(FaceDetector().detect(frame)) >= 3
+    assert len(FaceDetector().detect(frame)) == 4
+    assert len(FaceDetector(DetectorConfig(kind="hog")).detect(frame)) >= 3
 
 
 def test_cnn_detector_finds_the_face(face_frame):
@@ -65,5 +69,81 @@ def test_implausibility_reasons(face_frame):
     turned = points.copy()
     centre = turned[30, 0]
     left = turned[:, 0] < centre
-    turned[left, 0] = centre - (centre - turned[left, 0]) * 0.1  # one half squashed: seen edge-on
+    turned[left, 0] = centre - (centre - turned[left, 0]) * 0.03  # one half squashed: edge-on
     assert implausibility(turned, Box.around(turned)) == "head turned too far"
+
+
+def test_three_quarter_views_are_swappable_profiles_are_not(face_frame):
+    """Yaw from where the nose lies between the jaw's ends: about 45° is a three-quarter view
+    (swapped), 80° a profile (covered)."""
+    from pipeline.landmarks import MAX_YAW, yaw_degrees
+
+    _, points = face_frame
+    assert abs(yaw_degrees(points)) < 10
+    centre = points[30, 0]
+    for squash, expected in ((0.17, 45.0), (0.01, 80.0)):
+        turned = points.copy()
+        left = turned[:, 0] < centre
+        turned[left, 0] = centre - (centre - turned[left, 0]) * squash
+        yaw = yaw_degrees(turned)
+        assert abs(yaw) == pytest.approx(expected, abs=8)
+        reason = implausibility(turned, Box.around(turned))
+        assert (reason is None) == (abs(yaw) <= MAX_YAW)
+
+
+def test_centerface_boxes_give_the_landmarks_hog_boxes_give(face_frame):
+    """The five-point mapping puts CenterFace's faces in the box dlib's predictor was trained
+    on: the 68 landmarks fitted in either box agree."""
+    frame, _ = face_frame
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    (ours,) = FaceDetector().detect(frame)
+    (hogs,) = FaceDetector(DetectorConfig(kind="hog")).detect(frame)
+    assert ours.points is not None and ours.points.shape == (5, 2)
+    assert ours.box.iou(hogs.box) > 0.7
+    landmarker = Landmarker()
+    a, b = landmarker.fit(gray, ours.box), landmarker.fit(gray, hogs.box)
+    eyes = np.linalg.norm(b[LEFT_EYE].mean(0) - b[RIGHT_EYE].mean(0))
+    assert np.median(np.linalg.norm(a - b, axis=1)) < 0.05 * eyes
+
+
+def test_landmark_box_follows_the_five_points():
+    from pipeline.detect import POINTS_SIDE, landmark_box
+
+    points = np.array([[40, 50], [80, 50], [60, 70], [45, 90], [75, 90]], np.float32)
+    box = landmark_box(points)
+    assert box.width == pytest.approx(POINTS_SIDE * 40)  # eye to mouth: 40 px
+    shifted = landmark_box(points * 2 + 10)
+    assert shifted.width == pytest.approx(2 * box.width)
+    assert shifted.center[0] == pytest.approx(2 * box.center[0] + 10)
+
+
+def test_a_photo_without_a_face_found_gets_a_second_look(face_frame, monkeypatch):
+    import pipeline.detect as detect
+
+    calls = []
+    real = detect.centerface.detect
+
+    def shy(image, threshold, use_gpu=False):
+        calls.append(threshold)
+        return real(image, threshold, use_gpu) if threshold < 0.5 else []
+
+    monkeypatch.setattr(detect.centerface, "detect", shy)
+    frame, _ = face_frame
+    assert FaceDetector().detect(frame) == []
+    assert len(FaceDetector(DetectorConfig(second_look=True)).detect(frame)) == 1
+    assert calls[-1] == pytest.approx(0.5 + detect.SECOND_LOOK)
+
+
+def test_a_profile_by_the_detector_points_is_covered_whatever_the_fit(face_frame):
+    """dlib's 68 points fitted on a profile can look like a three-quarter view; the detector's
+    nose point outside both eyes says profile."""
+    from pipeline.landmarks import nose_position
+
+    frame, points = face_frame
+    (found,) = FaceDetector().detect(frame)
+    assert 0.3 < nose_position(found.points) < 0.7  # the synthetic face looks at the camera
+    box = Box.around(points)
+    assert implausibility(points, box, points=found.points) is None
+    profile = found.points.copy()
+    profile[2, 0] = profile[0, 0] - 0.5 * (profile[1, 0] - profile[0, 0])  # nose past an eye
+    assert implausibility(points, box, points=profile) == "head turned too far"

@@ -70,7 +70,7 @@ def matches(found: list[Detection]) -> list[int]:
 
 def test_tiles_find_every_face_once_and_bound_each_detector_call(finder):
     frame = squares_frame()
-    tiled = FaceDetector(DetectorConfig(min_face=20, tile=2048))
+    tiled = FaceDetector(DetectorConfig(kind="hog", min_face=20, tile=2048))
     assert tiled.scale_for(720, 1280) == pytest.approx(4.0)
     found = tiled.detect(frame)
     assert matches(found) == [1] * len(SQUARES)
@@ -81,15 +81,15 @@ def test_tiles_find_every_face_once_and_bound_each_detector_call(finder):
 
 def test_tiled_and_whole_frame_detection_agree(finder):
     frame = squares_frame()
-    whole = FaceDetector(DetectorConfig(min_face=20, tile=0)).detect(frame)
+    whole = FaceDetector(DetectorConfig(kind="hog", min_face=20, tile=0)).detect(frame)
     assert max(finder.sides) == 5120  # the whole frame at 4×
-    tiled = FaceDetector(DetectorConfig(min_face=20)).detect(frame)
+    tiled = FaceDetector(DetectorConfig(kind="hog", min_face=20)).detect(frame)
     assert matches(whole) == matches(tiled) == [1] * len(SQUARES)
 
 
 def test_small_frames_are_scanned_in_one_call(finder):
     frame = cv2.resize(squares_frame(), (320, 180), interpolation=cv2.INTER_NEAREST)
-    FaceDetector(DetectorConfig(min_face=40)).detect(frame)
+    FaceDetector(DetectorConfig(kind="hog", min_face=40)).detect(frame)
     assert finder.sides == [640]
 
 
@@ -101,19 +101,14 @@ def test_merge_keeps_the_surest_box_of_each_face():
     assert merge_detections([a_again, a, other]) == [a, other]
     assert merge_detections([a, inside]) == [inside]
     with pytest.raises(ValueError):
-        FaceDetector(DetectorConfig(tile=300))
+        FaceDetector(DetectorConfig(kind="hog", tile=300))
 
 
-def test_auto_uses_the_cnn_only_with_a_dlib_gpu(monkeypatch):
-    import dlib
-
-    expected = "cnn" if dlib.DLIB_USE_CUDA and detect.dlib_gpu() else "hog"
-    assert FaceDetector(DetectorConfig(kind="auto")).kind == expected
-    monkeypatch.setattr(detect, "dlib_gpu", lambda: True)
-    assert FaceDetector(DetectorConfig(kind="auto")).kind == "cnn"
-    monkeypatch.setattr(detect, "dlib_gpu", lambda: False)
-    assert FaceDetector(DetectorConfig(kind="auto")).kind == "hog"
+def test_auto_and_the_default_are_centerface():
+    assert FaceDetector(DetectorConfig(kind="auto")).kind == "centerface"
+    assert FaceDetector().kind == "centerface"
     assert FaceDetector(DetectorConfig(kind="cnn")).kind == "cnn"
+    assert FaceDetector(DetectorConfig(kind="hog")).kind == "hog"
 
 
 def test_a_tiny_real_face_is_found_by_upscaled_tiles():
@@ -131,6 +126,6 @@ def test_a_tiny_real_face_is_found_by_upscaled_tiles():
     frame[300:340, 480:520] = small  # across the inner tile edge at x = 496
     truth = Box.around(face.landmarks * 40 / face.image.shape[0] + np.array([480, 300]))
     # at full resolution the face is below HOG's 80 px window: only upscaling can find it
-    assert FaceDetector(DetectorConfig(min_face=80)).detect(frame) == []
-    found = FaceDetector(DetectorConfig(min_face=20)).detect(frame)
+    assert FaceDetector(DetectorConfig(kind="hog", min_face=80)).detect(frame) == []
+    found = FaceDetector(DetectorConfig(kind="hog", min_face=20)).detect(frame)
     assert len(found) == 1 and found[0].box.iou(truth) > 0.3

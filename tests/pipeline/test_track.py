@@ -108,13 +108,25 @@ def test_detection_every_third_frame_still_follows_the_face(face_frame):
     assert faces[0].box.iou(truth) > 0.5
 
 
-def test_a_face_that_leaves_is_dropped_after_max_misses(face_frame):
+def test_a_face_that_leaves_is_dropped_after_lost_misses(face_frame):
+    """The face is gone (the optical flow loses it): its spot stays covered while the detector
+    looks `lost_misses` more times, then the track ends."""
     frame, _ = face_frame
     empty = np.full_like(frame, 200)
-    tracker = FaceTracker(FaceDetector(), Landmarker(), TrackerConfig(max_misses=3))
+    config = TrackerConfig(max_misses=5, lost_misses=2)
+    tracker = FaceTracker(FaceDetector(), Landmarker(), config)
     tracker.update(frame)
     counts = [len(tracker.update(empty)) for _ in range(5)]
-    assert counts == [1, 1, 1, 0, 0]
+    assert counts == [1, 1, 0, 0, 0]
+
+
+def test_a_face_the_detector_misses_is_kept_for_max_misses(face_frame):
+    """The face is still there (the flow follows it) but the detector stops finding it."""
+    frame, _ = face_frame
+    detector = BlinkingDetector(set(range(1, 100)))
+    tracker = FaceTracker(detector, Landmarker(), TrackerConfig(max_misses=3))
+    counts = [len(tracker.update(frame)) for _ in range(6)]
+    assert counts == [1, 1, 1, 1, 0, 0]
 
 
 def test_identity_is_measured_on_a_schedule(face_frame, swapper):

@@ -107,3 +107,64 @@ def _write_tone(container, stream, seconds: float) -> None:
 def leftovers(folder: Path) -> list[str]:
     """Partial files a writer left behind."""
     return sorted(p.name for p in folder.iterdir() if ".partial" in p.name)
+
+
+def write_crowd_clip(
+    path: Path,
+    faces: Sequence[np.ndarray],
+    *,
+    size: tuple[int, int] = (960, 540),
+    frames: int = 36,
+    people: int = 10,
+    side: tuple[int, int] = (96, 140),
+    rate: int = 25,
+    seed: int = 3,
+) -> list[list[tuple[int, int, int]]]:
+    """A crowd of synthetic faces (square face images, scaled to `side` pixels) walking across
+    a textured background at their own speeds, each in a lane of its own (rows of columns), a
+    third of them out of the frame before the end. Returns, per frame, each fully visible
+    face's (left, top, side)."""
+    width, height = size
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:height, 0:width]
+    backdrop = np.stack(
+        [
+            90 + 40 * np.sin(xs / 37.0),
+            110 + 30 * np.cos(ys / 23.0),
+            100 + 25 * np.sin((xs + ys) / 51.0),
+        ],
+        axis=-1,
+    ).astype(np.uint8)
+    walkers = []
+    for i in range(people):
+        s = int(rng.integers(side[0], side[1] + 1))
+        image = cv2.resize(faces[i % len(faces)], (s, s), interpolation=cv2.INTER_AREA)
+        leaving = i % 3 == 0
+        columns = (people + 1) // 2
+        cell_w, cell_h = width / columns, height / 2
+        x0 = (i // 2) * cell_w + float(rng.uniform(0, max(1.0, cell_w - s)))
+        y0 = (i % 2) * cell_h + float(rng.uniform(0, max(1.0, cell_h - s - 2)))
+        speed = (width / frames) * 1.2 if leaving else float(rng.uniform(-0.4, 0.4))
+        walkers.append((image, s, x0, y0, speed, float(rng.uniform(-0.3, 0.3))))
+    visible: list[list[tuple[int, int, int]]] = []
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=rate, options={"preset": "ultrafast"})
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        for t in range(frames):
+            frame = backdrop.copy()
+            shown = []
+            for image, s, x0, y0, vx, vy in walkers:
+                left, top = round(x0 + vx * t), round(y0 + vy * t)
+                l0, t0 = max(0, left), max(0, top)
+                r0, b0 = min(width, left + s), min(height, top + s)
+                if r0 <= l0 or b0 <= t0:
+                    continue
+                frame[t0:b0, l0:r0] = image[t0 - top : b0 - top, l0 - left : r0 - left]
+                if (l0, t0, r0, b0) == (left, top, left + s, top + s):
+                    shown.append((left, top, s))
+            visible.append(shown)
+            picture = av.VideoFrame.from_ndarray(frame, format="bgr24")
+            picture.pts, picture.time_base = t, Fraction(1, rate)
+            container.mux(video.encode(picture))
+        container.mux(video.encode(None))
+    return visible

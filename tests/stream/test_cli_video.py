@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import av
@@ -190,3 +191,35 @@ def test_report_may_not_overwrite_the_input(clip, tmp_path, capsys):
     assert code == 2
     assert "would overwrite" in capsys.readouterr().err
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_crowd_clip_finishes_and_no_face_is_left_raw(synthetic_faces, tmp_path):
+    """Many faces walking, some leaving the frame: the run ends within a bound, writes every
+    frame, reports its frame times, and shows no face as it was."""
+    from clips import write_crowd_clip
+
+    source = tmp_path / "crowd.mp4"
+    visible = write_crowd_clip(source, [f.image for f in synthetic_faces])
+    output, report = tmp_path / "anon.mp4", tmp_path / "report.json"
+    started = time.perf_counter()
+    code = run_cli("video", source, "-o", output, "--no-identity", "--quiet", "--report", report)
+    assert code == 0
+    assert time.perf_counter() - started < 300  # the unbounded tracker never finished
+    before, after = images(source), images(output)
+    assert len(after) == len(before) == len(visible)
+    raw = []
+    for t, shown in enumerate(visible):
+        for left, top, side in shown:
+            # the face's inner part (eyes to mouth), away from its square's edge
+            inner = (
+                slice(top + side // 3, top + 3 * side // 4),
+                slice(left + side // 4, left + 3 * side // 4),
+            )
+            change = np.abs(after[t][inner].astype(int) - before[t][inner]).mean()
+            if change < 2.5:  # a raw face differs by the codec's noise, about 1
+                raw.append((t, left, top, round(change, 2)))
+    assert raw == [], f"faces left raw (frame, left, top, mean change): {raw[:10]}"
+    totals = json.loads(report.read_text())["totals"]
+    assert totals["frames"] == len(before)
+    assert totals["frame_ms"]["median"] is not None and totals["frame_ms"]["max"] is not None
+    assert "frames_over_limit" in totals
