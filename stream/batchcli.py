@@ -10,7 +10,7 @@ import click
 
 from .batch.driver import BatchOptions, check_folders, run_batch
 from .build import FILE_FRAME_LIMIT, RunSettings
-from .cli import common_options, detect_every_option, frame_limit_option
+from .options import common_options, detect_every_option, frame_limit_option
 
 
 def default_workers(device: str) -> tuple[int, int]:
