@@ -20,10 +20,10 @@ def test_smallest_face_follows_the_command_default_unless_given():
     )
     assert still.detector.min_face_for(360, 640) == 20  # 1/20 of 360 is 18, raised to 20
     assert still.detector.min_face_for(720, 1280) == 36
-    assert stream.detector.min_face_for(360, 640) == 45
-    assert stream.detector.min_face_for(720, 1280) == 90
+    assert stream.detector.min_face_for(360, 640) == 24  # 1/15 of 360
+    assert stream.detector.min_face_for(720, 1280) == 48
     assert given.detector.min_face_for(360, 640) == 30
     webcam = build_pipeline(
         RunSettings(mode="blur", min_face_fraction=WEBCAM_MIN_FACE_FRACTION), video=True
     )
-    assert webcam.detector.min_face_for(480, 640) == 80
+    assert webcam.detector.min_face_for(480, 640) == 48

@@ -73,7 +73,7 @@ def test_quiet_run_prints_nothing_and_detects_every_nth_frame(clip, tmp_path, ca
     assert len(images(output)) == 12
     document = json.loads(report.read_text())
     assert document["settings"]["detect_every"] == 4
-    assert document["settings"]["min_face_fraction"] == 1 / 8  # the stream default
+    assert document["settings"]["min_face_fraction"] == 1 / 15  # the stream default
     assert document["totals"]["frames"] == 12
 
 

@@ -107,7 +107,7 @@ def test_headless_webcam_records_a_file_source(clip, tmp_path, capsys):
     assert frame_times(record) == pytest.approx([i / 25 for i in range(8)], abs=0.002)
     document = json.loads(report.read_text())
     assert document["command"] == "webcam"
-    assert document["settings"]["min_face_fraction"] == 1 / 6  # the webcam default
+    assert document["settings"]["min_face_fraction"] == 1 / 10  # the webcam default
     entry = document["files"][0]
     assert entry["frames"] == 8 and entry["dropped_frames"] == 0
     assert entry["source"] == str(source) and entry["output"] == str(record)
