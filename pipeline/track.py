@@ -61,7 +61,7 @@ class TrackerConfig:
     min_flow: float = 0.5  # share of a track's landmarks the optical flow must follow
 
 
-LOST = "track lost (left the frame or fit spread)"
+LOST = "track lost (left the frame, lost by the flow, or fit spread)"
 
 
 @dataclass
