@@ -19,6 +19,7 @@ import click
 from pipeline.device import DEVICES
 from pipeline.errors import FaceanonError, InputError
 from pipeline.facepipeline import MODES
+from pipeline.latent.identity import MODES as IDENTITY_MODES
 from pipeline.swap import SWAPPERS
 
 from .build import (
@@ -27,6 +28,7 @@ from .build import (
     WEBCAM_MIN_FACE_FRACTION,
     RunSettings,
     build_pipeline,
+    identity_entry,
 )
 
 log = logging.getLogger("faceanon")
@@ -60,6 +62,27 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         help="Latent swapper: how far each face also moves from its own features towards the "
         "average face of its new gender, 0–1 (0: gender change only; default: the value "
         "calibrated with the model, see its card).",
+    )
+    @click.option(
+        "--identity-mode",
+        type=click.Choice(IDENTITY_MODES),
+        default=None,
+        help="Latent swapper: how each face's identity is replaced. pull: towards the average "
+        "face of its new gender (--identity-pull); k-same: by the average of the k nearest "
+        "gallery faces of that gender (--k); dp: clipped latent code plus Laplace noise, "
+        "ε-differential privacy (--epsilon). Default: the calibrated mode, see the model's card.",
+    )
+    @click.option(
+        "--k",
+        type=click.IntRange(1, 1000),
+        default=None,
+        help="k-same: gallery faces averaged into each output (implies --identity-mode k-same).",
+    )
+    @click.option(
+        "--epsilon",
+        type=click.FloatRange(0, min_open=True),
+        default=None,
+        help="dp: privacy budget ε per face (implies --identity-mode dp; README: sensitivity).",
     )
     @click.option(
         "--device",
@@ -109,6 +132,9 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         mode: str,
         strength: float | None,
         identity_pull: float | None,
+        identity_mode: str | None,
+        k: int | None,
+        epsilon: float | None,
         device: str,
         swapper: str,
         weights_dir: Path | None,
@@ -123,6 +149,9 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
             mode=mode,
             strength=strength,
             identity_pull=identity_pull,
+            identity_mode=identity_mode,
+            k=k,
+            epsilon=epsilon,
             device=device,
             swapper=swapper,
             weights_dir=weights_dir,
@@ -166,7 +195,8 @@ def image(
     pipeline = build_pipeline(settings)
     totals, records = run_images(pairs, pipeline, quiet)
     if report:
-        write_report(report, "image", settings.as_report(), records, totals)
+        described = {**settings.as_report(), **identity_entry(pipeline)}
+        write_report(report, "image", described, records, totals)
     if not quiet:
         where = pairs[0][1] if len(pairs) == 1 else output
         click.echo(
@@ -225,7 +255,8 @@ def video(
         pipeline.close()
     if report:
         record = video_report(run, source, output)
-        write_report(report, "video", settings.as_report(), [record], run.tally)
+        described = {**settings.as_report(), **identity_entry(pipeline)}
+        write_report(report, "video", described, [record], run.tally)
     if not quiet:
         tally = run.tally
         click.echo(
@@ -309,7 +340,8 @@ def webcam(
             **stats.summary(),
             **stats.tally.summary(),
         }
-        write_report(report, "webcam", settings.as_report(), [entry], stats.tally)
+        described = {**settings.as_report(), **identity_entry(pipeline)}
+        write_report(report, "webcam", described, [entry], stats.tally)
     if not quiet:
         where = f" → {record}" if record else ""
         click.echo(
@@ -445,6 +477,13 @@ def fit() -> None:
     help="Keep the model in OUT; choose its default strength and identity pull again "
     "(calibration only).",
 )
+@click.option(
+    "--gallery",
+    is_flag=True,
+    help="Keep the model in OUT; refit its gender direction on make-up-free women and "
+    "clean-shaven men (make-up, lipstick and facial hair projected out) and add the k-Same "
+    "gallery, from the CelebA photos of the fit set and their attributes.",
+)
 def fit_swapper_command(
     data: Path,
     out: Path,
@@ -452,6 +491,7 @@ def fit_swapper_command(
     cache_dir: Path | None,
     quiet: bool,
     strength_only: bool,
+    gallery: bool,
 ) -> None:
     """Fit the latent face model, choose its default strength and identity pull, and write it
     to OUT."""
@@ -460,6 +500,16 @@ def fit_swapper_command(
     from pipeline.training.latent_fit import FitConfig, fit_swapper, recalibrate_strength
 
     _check_data(data)
+    if gallery:
+        from pipeline.training.latent_gallery import add_gallery
+
+        card = add_gallery(data, out, cache_dir=cache_dir, quiet=quiet)
+        counts = card["gallery_fit"]["gallery"]
+        click.echo(
+            f"faceanon: clean gender direction and k-Same gallery ({counts['male']} men, "
+            f"{counts['female']} women) written to {out}"
+        )
+        return
     config = FitConfig() if seed is None else replace(FitConfig(), seed=seed)
     if strength_only:
         card = recalibrate_strength(data, out, config, cache_dir=cache_dir, quiet=quiet)

@@ -79,6 +79,8 @@ def run_images(
     """Anonymize each input into its output; return the totals and per-file records."""
     totals = Tally()
     records = []
+    mode = getattr(pipeline.swapper, "identity", None)
+    identity = mode.label if mode is not None else None
     for source, target in tqdm(pairs, desc="images", unit="image", disable=quiet or len(pairs) < 2):
         loaded = read_image(source)
         result = pipeline.process(loaded.bgr)
@@ -101,7 +103,7 @@ def run_images(
                         "mean_faces_per_frame",
                     )
                 },
-                "faces": [face_record(outcome) for outcome in result.faces],
+                "faces": [face_record(outcome, identity) for outcome in result.faces],
             }
         )
     return totals, records

@@ -3,7 +3,7 @@
 Per face: the verdict the swap started from, pixel similarity, and the last identity
 measurement of its track (measured on a schedule, so it is carried between frames), with a
 re-identification warning when a face recogniser would still match the output to the original.
-A header line gives faces, actions and speed.
+A header line gives faces, actions, speed and the identity mode that made the swaps.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ _NEUTRAL = (230, 230, 230)
 class Readout:
     """Carries per-track identity figures between frames and draws the overlay."""
 
-    def __init__(self) -> None:
+    def __init__(self, identity_mode: str | None = None) -> None:
         self.identity: dict[int, Similarity] = {}
+        self.identity_mode = identity_mode  # what replaces identities, e.g. "k-Same k=5"
 
     def remember(self, result: FrameResult) -> None:
         for outcome in result.faces:
@@ -70,6 +71,8 @@ class Readout:
             header += f"  {fps:.1f} fps"
         if latency_ms is not None:
             header += f"  latency {latency_ms:.0f} ms"
+        if self.identity_mode and result.swapped:
+            header += f"  identity: {self.identity_mode}"
         _label(canvas, [header], (8, int(28 * scale) + 8), scale, _NEUTRAL, above=False)
         return canvas
 

@@ -79,7 +79,8 @@ def run_live(
 ) -> LiveStats:
     """Capture, anonymize and show (or just process, if headless) until stopped."""
     stats = LiveStats()
-    readout = Readout()
+    identity = getattr(pipeline.swapper, "identity", None)
+    readout = Readout(identity.label if identity is not None else None)
     view = _View()
     sink = None
     first_time: float | None = None
