@@ -161,10 +161,15 @@ def figures(
     out: dict = {"variant": variant.name, "options": " ".join(variant.options), "faces": len(names)}
     identity = variant.report.get("settings", {}).get("identity", {})
     out["identity"] = identity.get("label", "none")
+    swapped = swapped_files(variant.report)
+    out["cli_swapped_faces"] = sum(n in swapped for n in names)
     for gender in Gender:
         mine = [n for n in names if labels[n] is gender]
         flipped = sum(variant.faces[n].gender is gender.opposite for n in mine)
         out[f"flip_{gender.value}_percent"] = round(100 * flipped / len(mine), 2)
+        mine = [n for n in mine if n in swapped]  # those the CLI swapped (not covered)
+        flipped = sum(variant.faces[n].gender is gender.opposite for n in mine)
+        out[f"flip_{gender.value}_percent_of_swapped"] = round(100 * flipped / max(1, len(mine)), 2)
     was = [n for n in names if originals[n].detected]
     out["still_detected_percent"] = round(
         100 * sum(variant.faces[n].detected for n in was) / len(was), 2
@@ -176,20 +181,14 @@ def figures(
         100 * float(np.mean(np.array(distances) >= SAME_PERSON_DISTANCE)), 2
     )
     for gender in Gender:
-        rng = np.random.default_rng(seed)
-        source = [n for n in names if labels[n] is gender]
-        target = [n for n in names if labels[n] is gender.opposite]
-        swapped = np.stack([variant.faces[n].descriptor for n in source])
-        before = np.stack([originals[n].descriptor for n in source])
-        real = np.stack([originals[n].descriptor for n in target])
-        s, r = same_count(swapped, real, rng)
-        b, r2 = same_count(before, real, np.random.default_rng(seed))
         key = f"{gender.value}_to_{gender.opposite.value}"
-        out[f"frechet_ratio_{key}"] = round(frechet(s, r) / frechet(b, r2), 3)
-        out[f"frechet_{key}"] = round(frechet(s, r), 4)
-        out[f"frechet_unswapped_{key}"] = round(frechet(b, r2), 4)
-        out[f"spread_ratio_{key}"] = round(spread(s) / spread(r), 3)
-        out[f"compared_faces_{key}"] = len(s)
+        source = [n for n in names if labels[n] is gender]
+        real = np.stack([originals[n].descriptor for n in names if labels[n] is gender.opposite])
+        out.update(realism(variant, originals, source, real, key, seed))
+        kept = [n for n in source if n in swapped]  # without the faces the CLI covered
+        part = realism(variant, originals, kept, real, key, seed)
+        out.update({f"{k}_of_swapped": v for k, v in part.items() if not k.startswith("frechet_")})
+        out[f"frechet_ratio_{key}_of_swapped"] = part[f"frechet_ratio_{key}"]
     totals = variant.report.get("totals", {})
     swapped_faces = max(1, totals.get("swapped", 0))
     out["swap_ms_per_face"] = round(
@@ -198,6 +197,38 @@ def figures(
     out["faces_found_by_cli"] = totals.get("faces_found")
     out["cli_seconds"] = round(variant.seconds, 1)
     return out
+
+
+def realism(
+    variant: Variant,
+    originals: dict[str, Judged],
+    source: list[str],
+    real: np.ndarray,
+    key: str,
+    seed: int,
+) -> dict:
+    """Fréchet ratio and spread ratio of the swapped `source` faces against `real` faces of
+    the target gender (same count), the unswapped originals of `source` as the baseline."""
+    swapped = np.stack([variant.faces[n].descriptor for n in source])
+    before = np.stack([originals[n].descriptor for n in source])
+    s, r = same_count(swapped, real, np.random.default_rng(seed))
+    b, r2 = same_count(before, real, np.random.default_rng(seed))
+    return {
+        f"frechet_ratio_{key}": round(frechet(s, r) / frechet(b, r2), 3),
+        f"frechet_{key}": round(frechet(s, r), 4),
+        f"frechet_unswapped_{key}": round(frechet(b, r2), 4),
+        f"spread_ratio_{key}": round(spread(s) / spread(r), 3),
+        f"compared_faces_{key}": len(s),
+    }
+
+
+def swapped_files(report: dict) -> set[str]:
+    """Names of the inputs whose every face the CLI swapped (none covered)."""
+    return {
+        Path(entry["input"]).name
+        for entry in report.get("files", [])
+        if entry["faces"] and all(f["action"] == "swapped" for f in entry["faces"])
+    }
 
 
 def contact_sheet(

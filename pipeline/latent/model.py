@@ -89,6 +89,12 @@ class LatentFaceModel:
     # Projected out of the gender direction; optional controls. Empty in older files.
     makeup_direction: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     facial_hair_direction: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    # Where clean faces sit along those directions (whitened codes on the unit direction):
+    # clean-shaven men on facial hair, make-up-free women on make-up. A face turned woman
+    # loses facial hair beyond the first, a face turned man make-up beyond the second.
+    facial_hair_level: float = 0.0
+    makeup_level: float = 0.0
+    take_off_attributes: bool = True
     # The k-Same gallery: identity coefficients (shape[pull_free_shape:], then
     # texture[pull_free_texture:]) of fitted faces, divided by their component's sd, float16,
     # and each face's class (0 male, 1 female). Empty in older files.
@@ -180,7 +186,7 @@ class LatentFaceModel:
             if name in values:
                 values[name] = values[name].astype(np.float32)
         for name, kind in get_type_hints(cls).items():
-            if name in values and kind in (int, float, str):
+            if name in values and kind in (int, float, str, bool):
                 values[name] = kind(values[name])
         return cls(**values)
 

@@ -216,6 +216,37 @@ class LatentSwapper:
         alpha: float,
         seeds: Sequence[int | None] | None,
     ) -> np.ndarray:
+        """(n, ks+kt) code changes: the identity part replaced by the identity mode, and
+        facial hair (a face turned woman) or make-up (turned man) taken off."""
+        moves = self._identity_part(codes, targets, genders, alpha, seeds)
+        return moves + self._take_off(codes + moves, targets)
+
+    def _take_off(self, codes: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """Moves that bring each face's facial hair (new women) or make-up (new men) down to
+        the level of clean faces; nothing for models without attribute directions."""
+        m = self.model
+        moves = np.zeros_like(codes)
+        pairs = (
+            (1, m.facial_hair_direction, m.facial_hair_level),
+            (0, m.makeup_direction, m.makeup_level),
+        )
+        for target, direction, level in pairs:
+            if direction.size == 0 or not m.take_off_attributes:
+                continue
+            unit = direction / m.code_sd
+            unit = unit / np.linalg.norm(unit)
+            excess = np.maximum(codes / m.code_sd @ unit - level, 0) * (targets == target)
+            moves -= excess[:, None] * unit[None, :] * m.code_sd
+        return moves
+
+    def _identity_part(
+        self,
+        codes: np.ndarray,
+        targets: np.ndarray,
+        genders: Sequence[Gender],
+        alpha: float,
+        seeds: Sequence[int | None] | None,
+    ) -> np.ndarray:
         """(n, ks+kt) code changes that replace the identity part, by the identity mode."""
         m, mode, index = self.model, self.identity, self._index
         moves = np.zeros_like(codes)

@@ -160,6 +160,12 @@ def gallery(photos: PhotoCodes, model: LatentFaceModel) -> tuple[np.ndarray, np.
     return identity.astype(np.float16), labels
 
 
+def _level(photos: PhotoCodes, sd: np.ndarray, direction: np.ndarray, group: np.ndarray) -> float:
+    """The clean faces of `group`: their mean whitened code along the unit `direction`."""
+    unit = direction / np.linalg.norm(direction)
+    return float((photos.codes[photos.clean & group] / sd @ unit).mean())
+
+
 def with_gallery(model: LatentFaceModel, photos: PhotoCodes) -> tuple[LatentFaceModel, dict]:
     """The model with the clean direction, the attribute directions, the gallery, and the
     class centres of the clean faces (what the class-mean pull moves towards)."""
@@ -178,6 +184,8 @@ def with_gallery(model: LatentFaceModel, photos: PhotoCodes) -> tuple[LatentFace
         direction_texture=direction[ks:].astype(np.float32),
         makeup_direction=(attributes["heavy_makeup"] * sd).astype(np.float32),
         facial_hair_direction=(attributes["facial_hair"] * sd).astype(np.float32),
+        facial_hair_level=_level(photos, sd, attributes["facial_hair"], photos.male),
+        makeup_level=_level(photos, sd, attributes["heavy_makeup"], ~photos.male),
         gallery_codes=codes,
         gallery_labels=labels,
     )

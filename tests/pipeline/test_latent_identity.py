@@ -107,7 +107,7 @@ def test_k_same_swap_replaces_the_identity_by_the_gallery_mean(latent_model, cro
         ]
     )
     targets = np.array([m.target_index(g) for g in GENDERS])
-    moves = swapper._code_moves(codes, targets, GENDERS, 1.0, None)
+    moves = swapper._identity_part(codes, targets, GENDERS, 1.0, None)
     index, sd = m.identity_index(), m.code_sd[m.identity_index()]
     final = (codes + moves)[:, index] / sd  # the gender move goes on from here
     for query, row, target in zip(codes[:, index] / sd, final, targets, strict=True):
@@ -169,3 +169,22 @@ def test_shipped_gender_direction_carries_no_make_up_or_facial_hair(latent_model
         a = attribute / sd
         cosine = float(a @ gender / (np.linalg.norm(a) * np.linalg.norm(gender)))
         assert abs(cosine) < 0.05
+
+
+def test_facial_hair_comes_off_faces_turned_women_and_make_up_off_faces_turned_men(latent_model):
+    m = latent_model
+    swapper = LatentSwapper(m, identity=IdentityMode("pull", pull=0.5))
+    sd = m.code_sd
+    hair = m.facial_hair_direction / sd
+    hair /= np.linalg.norm(hair)
+    makeup = m.makeup_direction / sd
+    makeup /= np.linalg.norm(makeup)
+    bearded = (m.facial_hair_level + 3.0) * hair * sd  # a full beard
+    made_up = (m.makeup_level + 3.0) * makeup * sd  # heavy make-up
+    codes = np.stack([bearded, bearded, made_up, made_up]).astype(np.float32)
+    targets = np.array([1, 0, 0, 1])  # turned woman, man, man, woman
+    moved = (codes + swapper._take_off(codes, targets)) / sd
+    assert moved[0] @ hair == pytest.approx(m.facial_hair_level, abs=1e-3)  # shaved
+    assert moved[1] @ hair > m.facial_hair_level + 2.5  # a man keeps his beard
+    assert moved[2] @ makeup == pytest.approx(m.makeup_level, abs=1e-3)  # make-up off
+    assert moved[3] @ makeup > m.makeup_level + 2.5  # a woman keeps her make-up
