@@ -103,11 +103,11 @@ def build_pipeline(
 def identity_entry(pipeline: FacePipeline) -> dict[str, Any]:
     """The identity replacement the pipeline's swapper applies (mode and its k or ε), for
     reports; empty when there is none (blur mode, other backends)."""
-    identity = getattr(pipeline.swapper, "identity", None)
+    identity = getattr(getattr(pipeline, "swapper", None), "identity", None)
     return {"identity": identity.as_report()} if identity is not None else {}
 
 
 def identity_label(pipeline: FacePipeline) -> str | None:
     """The same, as one short line for the readout."""
-    identity = getattr(pipeline.swapper, "identity", None)
+    identity = getattr(getattr(pipeline, "swapper", None), "identity", None)
     return identity.label if identity is not None else None

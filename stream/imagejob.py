@@ -79,7 +79,7 @@ def run_images(
     """Anonymize each input into its output; return the totals and per-file records."""
     totals = Tally()
     records = []
-    mode = getattr(pipeline.swapper, "identity", None)
+    mode = getattr(getattr(pipeline, "swapper", None), "identity", None)
     identity = mode.label if mode is not None else None
     for source, target in tqdm(pairs, desc="images", unit="image", disable=quiet or len(pairs) < 2):
         loaded = read_image(source)

@@ -79,7 +79,7 @@ def run_live(
 ) -> LiveStats:
     """Capture, anonymize and show (or just process, if headless) until stopped."""
     stats = LiveStats()
-    identity = getattr(pipeline.swapper, "identity", None)
+    identity = getattr(getattr(pipeline, "swapper", None), "identity", None)
     readout = Readout(identity.label if identity is not None else None)
     view = _View()
     sink = None
