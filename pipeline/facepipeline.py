@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -109,6 +110,9 @@ class FacePipeline:
         self.options = options
         self.identity: IdentityReadout | None = encoder if options.identity else None
         self.tracker = FaceTracker(detector, landmarker, tracking) if tracking else None
+        # Per-run salt for the seeds of tracked faces: a track draws the same random numbers
+        # in every frame (no flicker), but no two runs or tracks draw the same.
+        self._salt = secrets.randbits(63)
 
     @property
     def detect_every(self) -> int:
@@ -241,7 +245,9 @@ class FacePipeline:
         with timer("classify"):
             found = self._verdicts(faces, crops, policy)
         with timer("swap"):
-            swapped = self.swapper.swap(crops, [v.gender for v in found], self.options.strength)
+            seeds = [self._seed(face) for face in faces]
+            genders = [v.gender for v in found]
+            swapped = self.swapper.swap(crops, genders, self.options.strength, seeds)
         outcomes = []
         for face, crop, new, verdict in zip(faces, crops, swapped, found, strict=True):
             if deadline is not None and time.perf_counter() > deadline:
@@ -263,6 +269,12 @@ class FacePipeline:
                 FaceOutcome(face=face, action=Action.SWAPPED, verdict=verdict, result=result)
             )
         return outcomes
+
+    def _seed(self, face: Face) -> int | None:
+        """A tracked face's random seed, the same in every frame of this run; None untracked."""
+        if face.track_id is None:
+            return None
+        return int(np.random.SeedSequence([self._salt, face.track_id]).generate_state(1)[0])
 
     def _similarity(
         self, face: Face, crop: AlignedCrop, final: np.ndarray, wanted: bool

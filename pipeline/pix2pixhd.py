@@ -157,9 +157,14 @@ class Pix2PixHDSwapper:
         return cls(generators, settings, resolve_device(device))
 
     def swap(
-        self, crops: Sequence[AlignedCrop], genders: Sequence[Gender], strength: float | None = None
+        self,
+        crops: Sequence[AlignedCrop],
+        genders: Sequence[Gender],
+        strength: float | None = None,
+        seeds: Sequence[int | None] | None = None,
     ) -> list[AlignedCrop]:
-        """`strength` mixes output and input (1.0: the generator's output as it is)."""
+        """`strength` mixes output and input (1.0: the generator's output as it is); the
+        generator draws nothing at random, so `seeds` change nothing."""
         alpha = self.default_strength if strength is None else float(np.clip(strength, 0.0, 1.0))
         results: list[AlignedCrop | None] = [None] * len(crops)
         for gender, generator in self.generators.items():

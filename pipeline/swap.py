@@ -23,8 +23,15 @@ class Swapper(Protocol):
     default_strength: float
 
     def swap(
-        self, crops: Sequence[AlignedCrop], genders: Sequence[Gender], strength: float | None = None
-    ) -> list[AlignedCrop]: ...
+        self,
+        crops: Sequence[AlignedCrop],
+        genders: Sequence[Gender],
+        strength: float | None = None,
+        seeds: Sequence[int | None] | None = None,
+    ) -> list[AlignedCrop]:
+        """`seeds`: one per face for whatever a backend draws at random (None: fresh), so a
+        tracked face is drawn the same way in every frame."""
+        ...
 
 
 SWAPPERS = ("latent", "pix2pixhd")
@@ -35,15 +42,21 @@ def load_swapper(
     weights_dir: Path | None = None,
     device: str = "auto",
     identity_pull: float | None = None,
+    identity_mode: str | None = None,
+    k: int | None = None,
+    epsilon: float | None = None,
 ) -> Swapper:
     """The named backend with its weights (from `weights_dir`, or the shipped ones);
-    `identity_pull` overrides the latent model's calibrated one (no other backend has it)."""
+    `identity_pull`, `identity_mode`, `k` and `epsilon` override the latent model's calibrated
+    identity replacement (no other backend has one)."""
     if name == "latent":
         from .latent.swapper import LatentSwapper
 
-        return LatentSwapper.load(weights_dir, device, identity_pull)
+        return LatentSwapper.load(weights_dir, device, identity_pull, identity_mode, k, epsilon)
     if identity_pull is not None:
         raise InputError("--identity-pull applies to the latent swapper only")
+    if (identity_mode, k, epsilon) != (None, None, None):
+        raise InputError("--identity-mode, --k and --epsilon apply to the latent swapper only")
     if name == "pix2pixhd":
         from .pix2pixhd import Pix2PixHDSwapper
 

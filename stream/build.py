@@ -44,6 +44,9 @@ class RunSettings:
     mode: str = "swap"
     strength: float | None = None
     identity_pull: float | None = None  # latent swapper; None: its calibrated value
+    identity_mode: str | None = None  # latent swapper: pull, k-same or dp; None: calibrated
+    k: int | None = None  # k-same: faces averaged; None: calibrated
+    epsilon: float | None = None  # dp: privacy budget per face; None: calibrated
     device: str = "auto"
     swapper: str = "latent"
     weights_dir: Path | None = None  # the swapper's weights; None: the shipped ones
@@ -89,7 +92,13 @@ def build_pipeline(
     if settings.mode == "swap":
         classifier = GenderClassifier.load(device=settings.device)
         swapper = load_swapper(
-            settings.swapper, settings.weights_dir, settings.device, settings.identity_pull
+            settings.swapper,
+            settings.weights_dir,
+            settings.device,
+            settings.identity_pull,
+            settings.identity_mode,
+            settings.k,
+            settings.epsilon,
         )
     encoder: IdentityEncoder | BackgroundIdentity | None = None
     if settings.identity and settings.mode == "swap":
@@ -102,3 +111,16 @@ def build_pipeline(
     )
     tracking = TrackerConfig(detect_every=settings.detect_every) if video else None
     return FacePipeline(detector, landmarker, classifier, swapper, options, encoder, tracking)
+
+
+def identity_entry(pipeline: FacePipeline) -> dict[str, Any]:
+    """The identity replacement the pipeline's swapper applies (mode and its k or ε), for
+    reports; empty when there is none (blur mode, other backends)."""
+    identity = getattr(getattr(pipeline, "swapper", None), "identity", None)
+    return {"identity": identity.as_report()} if identity is not None else {}
+
+
+def identity_label(pipeline: FacePipeline) -> str | None:
+    """The same, as one short line for the readout."""
+    identity = getattr(getattr(pipeline, "swapper", None), "identity", None)
+    return identity.label if identity is not None else None

@@ -27,6 +27,7 @@ from .build import (
     WEBCAM_MIN_FACE_FRACTION,
     RunSettings,
     build_pipeline,
+    identity_entry,
 )
 from .options import (
     MIN_FACE_HELP,
@@ -69,7 +70,8 @@ def image(
     pipeline = build_pipeline(settings)
     totals, records = run_images(pairs, pipeline, quiet)
     if report:
-        write_report(report, "image", settings.as_report(), records, totals)
+        described = {**settings.as_report(), **identity_entry(pipeline)}
+        write_report(report, "image", described, records, totals)
     if not quiet:
         where = pairs[0][1] if len(pairs) == 1 else output
         in_pages = f" ({pages} pages)" if pages > len(pairs) else ""
@@ -123,7 +125,8 @@ def video(
         pipeline.close()
     if report:
         record = video_report(run, source, output)
-        write_report(report, "video", settings.as_report(), [record], run.tally)
+        described = {**settings.as_report(), **identity_entry(pipeline)}
+        write_report(report, "video", described, [record], run.tally)
     if not quiet:
         tally = run.tally
         click.echo(
@@ -215,7 +218,8 @@ def webcam(
             **stats.summary(),
             **stats.tally.summary(),
         }
-        write_report(report, "webcam", settings.as_report(), [entry], stats.tally)
+        described = {**settings.as_report(), **identity_entry(pipeline)}
+        write_report(report, "webcam", described, [entry], stats.tally)
     if not quiet:
         where = f" → {record}" if record else ""
         click.echo(
@@ -351,6 +355,13 @@ def fit() -> None:
     help="Keep the model in OUT; choose its default strength and identity pull again "
     "(calibration only).",
 )
+@click.option(
+    "--gallery",
+    is_flag=True,
+    help="Keep the model in OUT; refit its gender direction on make-up-free women and "
+    "clean-shaven men (make-up, lipstick and facial hair projected out) and add the k-Same "
+    "gallery, from the CelebA photos of the fit set and their attributes.",
+)
 def fit_swapper_command(
     data: Path,
     out: Path,
@@ -358,6 +369,7 @@ def fit_swapper_command(
     cache_dir: Path | None,
     quiet: bool,
     strength_only: bool,
+    gallery: bool,
 ) -> None:
     """Fit the latent face model, choose its default strength and identity pull, and write it
     to OUT."""
@@ -366,6 +378,16 @@ def fit_swapper_command(
     from pipeline.training.latent_fit import FitConfig, fit_swapper, recalibrate_strength
 
     _check_data(data)
+    if gallery:
+        from pipeline.training.latent_gallery import add_gallery
+
+        card = add_gallery(data, out, cache_dir=cache_dir, quiet=quiet)
+        counts = card["gallery_fit"]["gallery"]
+        click.echo(
+            f"faceanon: clean gender direction and k-Same gallery ({counts['male']} men, "
+            f"{counts['female']} women) written to {out}"
+        )
+        return
     config = FitConfig() if seed is None else replace(FitConfig(), seed=seed)
     if strength_only:
         card = recalibrate_strength(data, out, config, cache_dir=cache_dir, quiet=quiet)

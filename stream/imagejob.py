@@ -85,6 +85,8 @@ def run_images(
     """Anonymize each input into its output; return the totals and per-file records."""
     totals = Tally()
     records = []
+    mode = getattr(getattr(pipeline, "swapper", None), "identity", None)
+    identity = mode.label if mode is not None else None
     for source, target in tqdm(pairs, desc="images", unit="image", disable=quiet or len(pairs) < 2):
         pages = read_pages(source)
         check_pages_fit(target, len(pages), source)
@@ -111,7 +113,7 @@ def run_images(
                     )
                 },
                 "faces": [
-                    {**face_record(outcome), "page": number}
+                    {**face_record(outcome, identity), "page": number}
                     for number, result in enumerate(results, 1)
                     for outcome in result.faces
                 ],

@@ -17,6 +17,7 @@ from pipeline.detect import KINDS as DETECTORS
 from pipeline.device import DEVICES
 from pipeline.errors import InputError
 from pipeline.facepipeline import MODES
+from pipeline.latent.identity import MODES as IDENTITY_MODES
 from pipeline.swap import SWAPPERS
 
 from .build import RunSettings
@@ -52,6 +53,27 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         help="Latent swapper: how far each face also moves from its own features towards the "
         "average face of its new gender, 0–1 (0: gender change only; default: the value "
         "calibrated with the model, see its card).",
+    )
+    @click.option(
+        "--identity-mode",
+        type=click.Choice(IDENTITY_MODES),
+        default=None,
+        help="Latent swapper: how each face's identity is replaced. pull: towards the average "
+        "face of its new gender (--identity-pull); k-same: by the average of the k nearest "
+        "gallery faces of that gender (--k); dp: clipped latent code plus Laplace noise, "
+        "ε-differential privacy (--epsilon). Default: the calibrated mode, see the model's card.",
+    )
+    @click.option(
+        "--k",
+        type=click.IntRange(1, 1000),
+        default=None,
+        help="k-same: gallery faces averaged into each output (implies --identity-mode k-same).",
+    )
+    @click.option(
+        "--epsilon",
+        type=click.FloatRange(0, min_open=True),
+        default=None,
+        help="dp: privacy budget ε per face (implies --identity-mode dp; README: sensitivity).",
     )
     @click.option(
         "--device",
@@ -108,6 +130,9 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         mode: str,
         strength: float | None,
         identity_pull: float | None,
+        identity_mode: str | None,
+        k: int | None,
+        epsilon: float | None,
         device: str,
         swapper: str,
         weights_dir: Path | None,
@@ -125,6 +150,9 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
             mode=mode,
             strength=strength,
             identity_pull=identity_pull,
+            identity_mode=identity_mode,
+            k=k,
+            epsilon=epsilon,
             device=device,
             swapper=swapper,
             weights_dir=weights_dir,

@@ -4,8 +4,8 @@ Per face: the verdict the swap started from, pixel similarity, and whether a fac
 would still match the output to the original ("re-identifiable: no"), from the last identity
 measurement of its track (measured on a schedule, so carried between frames). With `verbose`,
 the descriptor distance and the threshold it is judged by follow. A header gives faces,
-actions and speed. Panels are placed by `placement`: inside the frame, never over a face; when
-a face leaves no room, in a band below the picture.
+actions, speed and the identity mode that made the swaps. Panels are placed by `placement`:
+inside the frame, never over a face; when a face leaves no room, in a band below the picture.
 """
 
 from __future__ import annotations
@@ -27,11 +27,14 @@ _NEUTRAL = (230, 230, 230)
 class Readout:
     """Carries per-track identity figures between frames and draws the overlay."""
 
-    def __init__(self, identity: bool = True, verbose: bool = False) -> None:
+    def __init__(
+        self, identity: bool = True, verbose: bool = False, identity_mode: str | None = None
+    ) -> None:
         self.identity: dict[int, Similarity] = {}
         self.measures_identity = identity
         self.verbose = verbose
         self.band_height = 0  # the band below the picture, for panels with no room beside
+        self.identity_mode = identity_mode  # what replaces identities, e.g. "k-Same k=5"
 
     def remember(self, result: FrameResult) -> None:
         for outcome in result.faces:
@@ -85,6 +88,8 @@ class Readout:
             header += f"  {fps:.1f} fps"
         if latency_ms is not None:
             header += f"  latency {latency_ms:.0f} ms"
+        if self.identity_mode and result.swapped:
+            header += f"  identity: {self.identity_mode}"
         panels = [([header], _NEUTRAL, None)]
         order = sorted(range(len(zones)), key=lambda i: (zones[i].left, zones[i].top))
         for i in order:

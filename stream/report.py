@@ -89,8 +89,9 @@ class Tally:
         }
 
 
-def face_record(outcome: FaceOutcome) -> dict[str, Any]:
-    """One face of one image, for per-image reports."""
+def face_record(outcome: FaceOutcome, identity: str | None = None) -> dict[str, Any]:
+    """One face of one image, for per-image reports; `identity`: the identity mode that made
+    a swapped face (e.g. "k-Same k=5")."""
     box = outcome.face.box
     record: dict[str, Any] = {
         "box": {
@@ -109,6 +110,8 @@ def face_record(outcome: FaceOutcome) -> dict[str, Any]:
     if outcome.result is not None:
         figures = outcome.result.similarity
         record["pixel_similarity"] = round(figures.pixel, 2)
+        if identity is not None:
+            record["identity_mode"] = identity
         if figures.identity is not None:
             record["identity_similarity"] = round(figures.identity, 2)
             record["identity_distance"] = round(figures.identity_distance or 0.0, 4)

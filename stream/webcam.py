@@ -83,7 +83,10 @@ def run_live(
     the pipeline measures identity (the readout waits for it); `verbose`: the readout adds the
     identity distance and its threshold."""
     stats = LiveStats()
-    readout = Readout(identity=identity, verbose=verbose)
+    mode = getattr(getattr(pipeline, "swapper", None), "identity", None)
+    readout = Readout(
+        identity=identity, verbose=verbose, identity_mode=mode.label if mode is not None else None
+    )
     view = _View()
     sink = None
     first_time: float | None = None

@@ -7,7 +7,7 @@ a face's texture is its crop warped onto that frame, sampled at the pixels insid
 
 from __future__ import annotations
 
-from dataclasses import MISSING, Field, dataclass, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 from typing import get_type_hints
@@ -73,8 +73,33 @@ class LatentFaceModel:
     # towards the centre of its new class, leaving the leading components alone (shape: pose
     # and mouth opening; texture: lighting and skin tone). 0: the gender change only.
     identity_pull: float = 0.0
+    # The default identity mode (`identity.MODES`) and its parameters, as calibrated.
+    identity_mode: str = "pull"
+    identity_k: int = 5
+    identity_epsilon: float = 2000.0
+    # What of the face the swap keeps as its own, as Gaussian sigmas (share of the texture
+    # frame's side) the texture difference is band-passed with: its colour per region (coarser
+    # than tone_sigma) and its fine detail (finer than detail_sigma). 0: the band is changed.
+    tone_sigma: float = 0.0
+    detail_sigma: float = 0.0
     pull_free_shape: int = 5
     pull_free_texture: int = 5
+    # Within-gender attribute directions (coefficient units, shape then texture): women with
+    # heavy make-up minus those without; men with any facial hair minus clean-shaven ones.
+    # Projected out of the gender direction; optional controls. Empty in older files.
+    makeup_direction: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    facial_hair_direction: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    # Where clean faces sit along those directions (whitened codes on the unit direction):
+    # clean-shaven men on facial hair, make-up-free women on make-up. A face turned woman
+    # loses facial hair beyond the first, a face turned man make-up beyond the second.
+    facial_hair_level: float = 0.0
+    makeup_level: float = 0.0
+    take_off_attributes: bool = True
+    # The k-Same gallery: identity coefficients (shape[pull_free_shape:], then
+    # texture[pull_free_texture:]) of fitted faces, divided by their component's sd, float16,
+    # and each face's class (0 male, 1 female). Empty in older files.
+    gallery_codes: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float16))
+    gallery_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
 
     # -- geometry ------------------------------------------------------------------------
     def texture_points(self) -> np.ndarray:
@@ -118,6 +143,19 @@ class LatentFaceModel:
         """(n, m, 3) texture differences of (n, kt) code differences."""
         return (code_deltas @ self.texture_basis).reshape(len(code_deltas), -1, 3)
 
+    @property
+    def code_sd(self) -> np.ndarray:
+        """(ks+kt,) the sd of every coefficient, shape then texture."""
+        return np.concatenate([self.shape_sd, self.texture_sd])
+
+    def identity_index(self) -> np.ndarray:
+        """Indices into a (ks+kt) code of its identity part: every coefficient but the leading
+        pose/mouth (shape) and lighting/skin-tone (texture) components."""
+        ks = len(self.shape_sd)
+        return np.r_[
+            self.pull_free_shape : ks, ks + self.pull_free_texture : ks + len(self.texture_sd)
+        ]
+
     def target_index(self, gender: Gender) -> int:
         return [Gender.MALE, Gender.FEMALE].index(gender.opposite)
 
@@ -128,7 +166,7 @@ class LatentFaceModel:
             value = getattr(self, f.name)
             if isinstance(value, np.ndarray) and value.dtype == np.float64:
                 value = value.astype(np.float32)
-            if f.name in ("texture_basis", "context_basis"):
+            if f.name in ("texture_basis", "context_basis", "gallery_codes"):
                 value = value.astype(np.float16)  # the bulk of the file; fp16 is plenty
             arrays[f.name] = np.asarray(value)
         with path.open("wb") as handle:
@@ -144,17 +182,18 @@ class LatentFaceModel:
                     raise KeyError(", ".join(missing))
         except (OSError, KeyError, ValueError) as error:
             raise WeightsError(f"{path.name} is not a latent face model: {error}") from error
-        for name in ("texture_basis", "context_basis"):
-            values[name] = values[name].astype(np.float32)
+        for name in ("texture_basis", "context_basis", "gallery_codes"):
+            if name in values:
+                values[name] = values[name].astype(np.float32)
         for name, kind in get_type_hints(cls).items():
-            if name in values and kind in (int, float):
+            if name in values and kind in (int, float, str, bool):
                 values[name] = kind(values[name])
         return cls(**values)
 
 
 def _required(f: Field) -> bool:
     """Whether a model file must hold this field (older files lack the ones with defaults)."""
-    return f.default is MISSING
+    return f.default is MISSING and f.default_factory is MISSING
 
 
 def hull_weight(mean_shape: np.ndarray, size: int, feather: float = 0.04) -> np.ndarray:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -25,8 +26,10 @@ import torch
 
 from ..blend import hull_mask
 from ..device import resolve_device
+from ..errors import InputError
 from ..types import AlignedCrop, Gender
 from ..weights import read_card
+from .identity import IdentityMode, choose_identity, dp_release, k_same
 from .model import LatentFaceModel, anchor_ring, control_points
 from .render_torch import render_on
 from .warp import affine_maps, remap_grid, triangle_labels
@@ -49,22 +52,45 @@ class LatentSwapper:
         card: dict | None = None,
         identity_pull: float | None = None,
         render_device: torch.device | None = None,
+        identity: IdentityMode | None = None,
+        seed: int | None = None,
     ) -> None:
         self.model = model
         self.render_device = render_device
         self.card = card or {}
         self.default_strength = model.default_strength
-        self.identity_pull = model.identity_pull if identity_pull is None else identity_pull
+        if identity is None:
+            identity = default_identity(model)
+        if identity_pull is not None:
+            identity = replace(identity, kind="pull", pull=identity_pull)
+        if identity.kind == "k-same" and len(model.gallery_labels) == 0:
+            raise InputError("this latent model has no k-Same gallery (refit it with --gallery)")
+        self.identity = identity
+        # dp noise: fresh per face by default; `seed` makes a run repeatable, and `swap`'s
+        # per-face seeds (e.g. one per track, so a face keeps its noise) override both
+        self._rng = np.random.default_rng(seed)
         # The texture difference of one unit of the direction, male → female, on the mean shape,
         # made colour neutral: its median over the face (the skin) is removed, so a swap
         # changes features (brows, lips, beard shadow) but casts no tint and does not lighten
         # or darken the skin (a mean would, pulled by the strongly changed features).
         delta = model.decode_texture_delta(model.direction_texture)
         delta = delta - np.median(delta[model.texture_weight > 0.5], axis=0)
-        self._texture_delta = model.texture_image(delta)
+        self._weight = model.texture_image(np.ones_like(delta))[..., 0]
+        self._texture_delta = self._own_tone_and_detail(model.texture_image(delta))
         self._shape_delta = model.shape_gain * model.decode_shape_delta(model.direction_shape)
         self._texture_points = model.texture_points()
         self._skin = model.texture_weight > 0.5
+        self._index = model.identity_index()
+        self._sd = model.code_sd[self._index]
+
+    @property
+    def identity_pull(self) -> float:
+        """The class-mean pull in force (0 in the other identity modes)."""
+        return self.identity.pull if self.identity.kind == "pull" else 0.0
+
+    @identity_pull.setter
+    def identity_pull(self, pull: float) -> None:
+        self.identity = replace(self.identity, kind="pull", pull=pull)
 
     @classmethod
     def load(
@@ -72,25 +98,41 @@ class LatentSwapper:
         weights_dir: Path | None = None,
         device: str = "auto",
         identity_pull: float | None = None,
+        identity_mode: str | None = None,
+        k: int | None = None,
+        epsilon: float | None = None,
+        seed: int | None = None,
     ) -> LatentSwapper:
+        """The shipped (or `weights_dir`'s) model; the identity options override its
+        calibrated mode as `choose_identity` says."""
         card, path = read_card(CARD_NAME, CARD_KIND, CARD_VERSION, weights_dir)
         chosen = resolve_device(device)
         render_device = chosen if chosen.type != "cpu" else None  # OpenCV is faster on a CPU
-        return cls(LatentFaceModel.load(path), card, identity_pull, render_device)
+        model = LatentFaceModel.load(path)
+        identity = choose_identity(
+            default_identity(model), identity_mode, identity_pull, k, epsilon
+        )
+        return cls(model, card, None, render_device, identity, seed)
 
     def swap(
-        self, crops: Sequence[AlignedCrop], genders: Sequence[Gender], strength: float | None = None
+        self,
+        crops: Sequence[AlignedCrop],
+        genders: Sequence[Gender],
+        strength: float | None = None,
+        seeds: Sequence[int | None] | None = None,
     ) -> list[AlignedCrop]:
+        """`seeds`: one per face (None: fresh), for the dp mode's noise; e.g. a track's id,
+        so a face keeps the same noise from frame to frame."""
         alpha = self.default_strength if strength is None else strength
         units = [crop.landmarks / crop.image.shape[0] for crop in crops]
-        pulls = (
-            self._pulls(crops, units, genders)
-            if self.identity_pull > 0 and crops
+        moves = (
+            self._identity_moves(crops, units, genders, alpha, seeds)
+            if crops and (self.identity.kind != "pull" or self.identity.pull > 0)
             else [None] * len(crops)
         )
         return [
-            self._swap_one(crop, unit, gender, alpha, pull)
-            for crop, unit, gender, pull in zip(crops, units, genders, pulls, strict=True)
+            self._swap_one(crop, unit, gender, alpha, move)
+            for crop, unit, gender, move in zip(crops, units, genders, moves, strict=True)
         ]
 
     def _swap_one(
@@ -127,29 +169,132 @@ class LatentSwapper:
             mask=mask,
         )
 
-    def _pulls(
-        self, crops: Sequence[AlignedCrop], units: Sequence[np.ndarray], genders: Sequence[Gender]
+    def _identity_moves(
+        self,
+        crops: Sequence[AlignedCrop],
+        units: Sequence[np.ndarray],
+        genders: Sequence[Gender],
+        alpha: float,
+        seeds: Sequence[int | None] | None,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The identity pull of each face, now of the other gender: its landmark displacement
+        """Each face's identity change, on top of the gender move: its landmark displacement
         (68, 2, unit coordinates) and its texture-frame difference (colour neutral, like the
         gender's). The texture codes of all faces are found and decoded in one product each,
         one pass over the texture basis for the whole frame."""
         m = self.model
-        targets = [m.target_index(gender) for gender in genders]
+        ks = len(m.shape_sd)
+        targets = np.array([m.target_index(gender) for gender in genders])
         textures = np.stack(
             [m.sample_texture(crop.image, unit) for crop, unit in zip(crops, units, strict=True)]
         )
-        codes = m.texture_codes(textures)
-        texture_moves = m.class_mean_texture[targets] - codes
-        texture_moves[:, : m.pull_free_texture] = 0
-        deltas = m.decode_texture_deltas(self.identity_pull * texture_moves)
-        pulls = []
-        for unit, target, delta in zip(units, targets, deltas, strict=True):
-            shape = m.class_mean_shape[target] - m.shape_code(unit)
-            shape[: m.pull_free_shape] = 0
+        codes = np.concatenate(
+            [np.stack([m.shape_code(unit) for unit in units]), m.texture_codes(textures)], axis=1
+        )
+        moves = self._code_moves(codes, targets, genders, alpha, seeds)
+        deltas = m.decode_texture_deltas(moves[:, ks:])
+        out = []
+        for move, delta in zip(moves, deltas, strict=True):
             delta = delta - np.median(delta[self._skin], axis=0)
-            pulls.append((self.identity_pull * m.decode_shape_delta(shape), m.texture_image(delta)))
-        return pulls
+            texture = self._own_tone_and_detail(m.texture_image(delta))
+            out.append((m.decode_shape_delta(move[:ks]), texture))
+        return out
+
+    def _own_tone_and_detail(self, delta: np.ndarray) -> np.ndarray:
+        """A texture-frame difference without the bands the face keeps as its own: the
+        low-frequency colour of each region (`tone_sigma`) and the fine detail (`detail_sigma`);
+        0 keeps a band in the difference."""
+        t = self.model.texture_size
+        return band_pass(
+            delta, self._weight, self.model.detail_sigma * t, self.model.tone_sigma * t
+        )
+
+    def _code_moves(
+        self,
+        codes: np.ndarray,
+        targets: np.ndarray,
+        genders: Sequence[Gender],
+        alpha: float,
+        seeds: Sequence[int | None] | None,
+    ) -> np.ndarray:
+        """(n, ks+kt) code changes: the identity part replaced by the identity mode, and
+        facial hair (a face turned woman) or make-up (turned man) taken off."""
+        moves = self._identity_part(codes, targets, genders, alpha, seeds)
+        return moves + self._take_off(codes + moves, targets)
+
+    def _take_off(self, codes: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """Moves that bring each face's facial hair (new women) or make-up (new men) down to
+        the level of clean faces; nothing for models without attribute directions."""
+        m = self.model
+        moves = np.zeros_like(codes)
+        pairs = (
+            (1, m.facial_hair_direction, m.facial_hair_level),
+            (0, m.makeup_direction, m.makeup_level),
+        )
+        for target, direction, level in pairs:
+            if direction.size == 0 or not m.take_off_attributes:
+                continue
+            unit = direction / m.code_sd
+            unit = unit / np.linalg.norm(unit)
+            excess = np.maximum(codes / m.code_sd @ unit - level, 0) * (targets == target)
+            moves -= excess[:, None] * unit[None, :] * m.code_sd
+        return moves
+
+    def _identity_part(
+        self,
+        codes: np.ndarray,
+        targets: np.ndarray,
+        genders: Sequence[Gender],
+        alpha: float,
+        seeds: Sequence[int | None] | None,
+    ) -> np.ndarray:
+        """(n, ks+kt) code changes that replace the identity part, by the identity mode."""
+        m, mode, index = self.model, self.identity, self._index
+        moves = np.zeros_like(codes)
+        if mode.kind == "pull":
+            centres = np.concatenate([m.class_mean_shape, m.class_mean_texture], axis=1)
+            moves[:, index] = mode.pull * (centres[targets] - codes)[:, index]
+            return moves
+        if mode.kind == "k-same":
+            # the k faces of the new gender nearest the face's own identity; their mean
+            # replaces it, and the gender move (added by the caller) goes on from there: the
+            # face's context (hair, jaw line, neck) stays its own, and a merely average face
+            # of the new gender inside it would still read as the old one
+            means = k_same(
+                codes[:, index] / self._sd, targets, m.gallery_codes, m.gallery_labels, mode.k
+            )
+            moves[:, index] = means * self._sd - codes[:, index]
+            return moves
+        rngs = [
+            self._rng if seed is None else np.random.default_rng(seed)
+            for seed in (seeds if seeds is not None else [None] * len(codes))
+        ]
+        released = dp_release(codes[:, index] / self._sd, mode.clip, mode.epsilon, rngs)
+        moves[:, index] = released * self._sd - codes[:, index]
+        return moves
+
+
+def band_pass(image: np.ndarray, weight: np.ndarray, fine: float, coarse: float) -> np.ndarray:
+    """`image` (zero outside `weight`) without detail finer than `fine` pixels and without
+    variation coarser than `coarse` pixels, both Gaussian sigmas (0: keep that band); the
+    coarse part is a normalised convolution over `weight`, so nothing leaks in at the edge."""
+    out = image
+    if fine > 0:
+        out = cv2.GaussianBlur(out, (0, 0), fine)
+    if coarse > 0:
+        spread = np.maximum(cv2.GaussianBlur(weight, (0, 0), coarse), 1e-4)[..., None]
+        low = cv2.GaussianBlur(out, (0, 0), coarse) / spread
+        out = out - low * weight[..., None]
+    return out.astype(np.float32)
+
+
+def default_identity(model: LatentFaceModel) -> IdentityMode:
+    """The identity mode the model was calibrated with."""
+    return IdentityMode(
+        kind=model.identity_mode,
+        pull=model.identity_pull,
+        k=model.identity_k,
+        epsilon=model.identity_epsilon,
+    )
 
 
 SMOOTHING = 1 / 80  # the warp maps' Gaussian blur, as a share of the crop's side

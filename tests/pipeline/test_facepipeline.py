@@ -17,7 +17,7 @@ class BrokenSwapper:
     name = "broken"
     default_strength = 1.0
 
-    def swap(self, crops, genders, strength=None):
+    def swap(self, crops, genders, strength=None, seeds=None):
         raise RuntimeError("model exploded")
 
 

@@ -57,7 +57,7 @@ class CountingSwapper:
     def __init__(self) -> None:
         self.faces = 0
 
-    def swap(self, crops, genders, strength=None):
+    def swap(self, crops, genders, strength=None, seeds=None):
         self.faces += len(crops)
         return list(crops)
 

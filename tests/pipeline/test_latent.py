@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ from pipeline.align import align_face
 from pipeline.classify import GenderClassifier
 from pipeline.detect import FaceDetector
 from pipeline.latent.model import LatentFaceModel, anchor_ring, control_points
-from pipeline.latent.swapper import LatentSwapper, render, smooth_maps
+from pipeline.latent.swapper import LatentSwapper, default_identity, render, smooth_maps
 from pipeline.latent.synth import sample_face
 from pipeline.types import Gender
 
@@ -97,10 +99,12 @@ def test_default_strength_flips_the_classifier(swapper, crops, synthetic_faces):
 
 def test_identity_pull_moves_the_shape_towards_the_new_class_centre(latent_model, crops):
     """At α = 0 the pull alone acts: every shape component but the free ones (pose, mouth)
-    moves the pull's share of the way to the target centre; the free ones stay."""
+    moves the pull's share of the way to the target centre; the free ones stay (facial hair
+    and make-up are left on here: taking them off is tested in test_latent_identity)."""
     pull = 0.4
     crop, size = crops[0], crops[0].image.shape[0]
-    out = LatentSwapper(latent_model, identity_pull=pull).swap([crop], [Gender.MALE], 0.0)[0]
+    model = replace(latent_model, take_off_attributes=False)
+    out = LatentSwapper(model, identity_pull=pull).swap([crop], [Gender.MALE], 0.0)[0]
     before = latent_model.shape_code(crop.landmarks / size)
     after = latent_model.shape_code(out.landmarks / size)
     target = latent_model.class_mean_shape[latent_model.target_index(Gender.MALE)]
@@ -120,7 +124,11 @@ def test_identity_pull_changes_features_not_skin_tone(latent_model, crops):
 
 
 def test_identity_pull_is_the_model_default_and_old_models_load_without_it(latent_model, tmp_path):
-    assert LatentSwapper(latent_model).identity_pull == latent_model.identity_pull
+    swapper = LatentSwapper(latent_model)
+    assert swapper.identity == default_identity(latent_model)
+    assert swapper.identity.kind == latent_model.identity_mode
+    pulled = replace(latent_model, identity_mode="pull")
+    assert LatentSwapper(pulled).identity_pull == latent_model.identity_pull
     assert 0 <= latent_model.identity_pull <= 1
     path = tmp_path / "model.npz"
     latent_model.save(path)

@@ -190,3 +190,39 @@ def test_without_lookahead_the_walking_in_face_waits_for_the_next_detection(face
     clip = walk_in_clip(face_frame)
     results = run_with_detection_every(sparse_pipeline(swapper, 4), clip, 4, lookahead=False)
     assert [len(r.faces) for r in results] == [0, 0, 0, 0, 1, 1, 1, 1]
+
+
+def test_a_tracked_face_keeps_its_seed_and_tracks_differ(face_frame, swapper):
+    """The pipeline gives the swapper one seed per tracked face (the dp mode's noise), the same
+    in every frame, different between tracks and between runs."""
+
+    class Recording:
+        name = "recording"
+        default_strength = 1.0
+
+        def __init__(self) -> None:
+            self.seeds: list = []
+
+        def swap(self, crops, genders, strength=None, seeds=None):
+            self.seeds.append(list(seeds))
+            return list(crops)
+
+    def run() -> list:
+        recording = Recording()
+        pipeline = FacePipeline(
+            FaceDetector(), Landmarker(), FlipFlopClassifier(), recording,
+            PipelineOptions(identity=False), tracking=TrackerConfig(),
+        )  # fmt: skip
+        for frame in moving_clip(face_frame, count=4):
+            pipeline.process(frame)
+        return recording.seeds
+
+    first, second = run(), run()
+    assert len({tuple(s) for s in first}) == 1 and first[0][0] is not None
+    assert first[0] != second[0]
+    untracked = FacePipeline(
+        FaceDetector(), Landmarker(), FlipFlopClassifier(), Recording(),
+        PipelineOptions(identity=False),
+    )  # fmt: skip
+    untracked.process(face_frame[0])
+    assert untracked.swapper.seeds == [[None]]

@@ -189,3 +189,23 @@ def test_real_photos_every_face_is_swapped_or_covered(tmp_path, shared_media, na
         box = face["box"]
         region = (slice(box["top"], box["bottom"]), slice(box["left"], box["right"]))
         assert np.abs(after[region] - before[region]).mean() > 2, f"{face} left as it was"
+
+
+def test_identity_modes_reach_the_swap_and_the_report(tmp_path, portrait):
+    outputs = {}
+    for name, options, expected in (
+        ("k3", ("--k", "3"), {"identity_mode": "k-same", "k": 3, "label": "k-Same k=3"}),
+        ("dp", ("--epsilon", "4000"), {"identity_mode": "dp", "epsilon": 4000.0}),
+        ("pull", ("--identity-mode", "pull"), {"identity_mode": "pull"}),
+    ):
+        out, report = tmp_path / f"{name}.png", tmp_path / f"{name}.json"
+        args = ("image", portrait, "-o", out, "--report", report, *options)
+        assert run_cli(*args, "--no-identity", "--quiet") == 0
+        data = json.loads(report.read_text())
+        identity = data["settings"]["identity"]
+        assert identity.items() >= expected.items()
+        swapped = [f for f in data["files"][0]["faces"] if f["action"] == "swapped"]
+        assert swapped and all(f["identity_mode"] == identity["label"] for f in swapped)
+        outputs[name] = pixels(out)
+    assert np.abs(outputs["k3"] - outputs["pull"]).mean() > 0.05
+    assert np.abs(outputs["dp"] - outputs["pull"]).mean() > 0.05

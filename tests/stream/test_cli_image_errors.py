@@ -186,6 +186,19 @@ def test_identity_pull_is_refused_for_backends_without_it(capsys, tmp_path, port
     assert not (tmp_path / "o.png").exists()
 
 
+def test_identity_mode_options_are_checked(capsys, tmp_path, portrait):
+    out = tmp_path / "o.png"
+    code = run_cli("image", portrait, "-o", out, "--k", "3", "--epsilon", "10")
+    assert_one_line_error(capsys, code, "one of")
+    code = run_cli("image", portrait, "-o", out, "--identity-mode", "dp", "--k", "3")
+    assert_one_line_error(capsys, code, "--k applies")
+    code = run_cli("image", portrait, "-o", out, "--epsilon", "0")
+    assert_one_line_error(capsys, code, "epsilon")
+    code = run_cli("image", portrait, "-o", out, "--swapper", "pix2pixhd", "--k", "3")
+    assert_one_line_error(capsys, code, "latent swapper only")
+    assert not out.exists()
+
+
 def test_console_script_has_no_traceback(tmp_path):
     """The installed entry point itself (a fresh process) maps errors the same way."""
     result = subprocess.run(

@@ -131,3 +131,20 @@ def test_identity_is_said_as_whether_a_recogniser_still_matches(distance, verbos
 def test_without_identity_measurement_no_identity_line():
     lines, _ = Readout(identity=False).lines(swapped(Box(0, 0, 50, 50), None))
     assert lines == ["M->F (71%)", "pixels 98.6%"]
+
+
+def _one_face(action: Action) -> FrameResult:
+    face = Face(Box(200, 60, 300, 160), np.zeros((68, 2), np.float32), 1.0)
+    return FrameResult(np.zeros((240, 640, 3), np.uint8), (FaceOutcome(face, action),))
+
+
+def test_header_names_the_identity_mode_when_faces_were_swapped():
+    swapped = _one_face(Action.SWAPPED)
+    plain = Readout().draw(swapped.image, swapped)
+    named = Readout(identity_mode="k-Same k=5").draw(swapped.image, swapped)
+    assert named.sum() > plain.sum()  # more text in the header
+    blurred = _one_face(Action.BLURRED)
+    assert np.array_equal(
+        Readout(identity_mode="k-Same k=5").draw(blurred.image, blurred),
+        Readout().draw(blurred.image, blurred),
+    )

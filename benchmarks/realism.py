@@ -1,0 +1,340 @@
+"""Does the swap look like a real person of the other gender, and is it someone else?
+
+    .venv/bin/python benchmarks/realism.py [--data ../shared/data] [--per-gender N]
+        [--out out/realism] [--variant NAME='CLI OPTIONS' ...]
+
+End to end through `faceanon image IN_DIR -o OUT_DIR --report r.json`, once per variant (by
+default "class-mean pull", today's swap, as the baseline, and the shipped default), on the
+held-out half of labelled CelebA (never fitted, calibrated or trained on). Every face the
+default detector finds in an original counts, swapped or not. For each variant it prints:
+- flip rate each way: the project's classifier on the output face (at the re-detected box, or
+  the original's when the face is no longer detected);
+- still detected: the default detector finds the face again (IoU ≥ 0.3);
+- no longer matched: dlib's recogniser puts output and original ≥ 0.6 apart;
+- realism in dlib's 128-D descriptor space, per direction (e.g. men → women): the Fréchet
+  distance between swapped faces and real held-out faces of the target gender (same count),
+  over that of the unswapped faces (the same originals) to those real faces; and the spread
+  ratio, the swapped faces' mean pairwise distance over the real faces';
+- swap milliseconds per face (the report's swap timing).
+Contact sheets (original above output) go to the git-ignored OUT folder: they show research
+data and must never be committed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import pickle
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy import linalg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.align import align_face
+from pipeline.classify import GenderClassifier
+from pipeline.detect import DetectorConfig, FaceDetector
+from pipeline.landmarks import Landmarker
+from pipeline.similarity import SAME_PERSON_DISTANCE, IdentityEncoder
+from pipeline.training.dataset import celeba_split
+from pipeline.types import Box, Gender
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT_VARIANTS = ("class-mean pull=--identity-mode pull", "default=")
+TILE = 128
+
+
+@dataclass
+class Judged:
+    """What the judge sees of one face: descriptor, detection, verdict."""
+
+    descriptor: np.ndarray
+    detected: bool
+    gender: Gender
+
+
+@dataclass
+class Variant:
+    name: str
+    options: list[str]
+    faces: dict[str, Judged] = field(default_factory=dict)
+    report: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def held_out(data: Path, per_gender: int, seed: int) -> dict[str, Gender]:
+    """The labelled CelebA 'test' half (by the project's fixed split), `per_gender` of each."""
+    with (data / "celeba" / "labels.csv").open(newline="") as handle:
+        rows = [(r["file"], Gender(r["gender"])) for r in csv.DictReader(handle)]
+    rows = sorted(r for r in rows if celeba_split(r[0]) == "test")
+    rng = np.random.default_rng(seed)
+    chosen: dict[str, Gender] = {}
+    for gender in Gender:
+        names = [n for n, g in rows if g is gender]
+        for i in sorted(rng.permutation(len(names))[:per_gender]):
+            chosen[names[i]] = gender
+    return chosen
+
+
+class Judge:
+    """The viewer's tools: the default detector, dlib's landmarks and recogniser, the
+    project's classifier."""
+
+    def __init__(self) -> None:
+        self.landmarker = Landmarker()
+        self.encoder = IdentityEncoder(self.landmarker)
+        self.classifier = GenderClassifier.load(device="cpu")
+
+    def locate(self, image: np.ndarray) -> Box | None:
+        """The largest face the default detector finds in an original."""
+        found = FaceDetector(DetectorConfig(min_face=40)).detect(image)
+        return max(found, key=lambda d: d.box.area).box if found else None
+
+    def judge(self, image: np.ndarray, box: Box) -> Judged:
+        min_face = int(np.clip(box.width * 0.8, 20, 400))
+        found = FaceDetector(DetectorConfig(min_face=min_face)).detect(image)
+        match = max(found, key=lambda d: d.box.iou(box), default=None)
+        detected = match is not None and match.box.iou(box) >= 0.3
+        judged = match.box if detected else box
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        points = self.landmarker.fit(gray, judged)
+        verdict = self.classifier.classify([align_face(image, points)])[0]
+        return Judged(self.encoder.descriptor(image, judged), detected, verdict.gender)
+
+
+def run_cli(inputs: Path, out: Path, options: list[str]) -> tuple[dict, float]:
+    """`faceanon image` on a folder; its report and the wall time."""
+    out.mkdir(parents=True, exist_ok=True)
+    report = out.parent / f"{out.name}-report.json"
+    command = [
+        sys.executable,
+        "-c",
+        "from stream.cli import main; main()",
+        "image",
+        str(inputs),
+        "-o",
+        str(out),
+        "--report",
+        str(report),
+        "--no-identity",
+        "--device",
+        "cpu",
+        "--quiet",
+        *options,
+    ]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, cwd=Path(__file__).resolve().parents[1])
+    return json.loads(report.read_text()), time.perf_counter() - started
+
+
+def frechet(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to two sets of descriptors."""
+    mu = a.mean(axis=0) - b.mean(axis=0)
+    ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(ca @ cb).real
+    return float(mu @ mu + np.trace(ca + cb - 2 * root))
+
+
+def spread(a: np.ndarray) -> float:
+    """Mean pairwise Euclidean distance."""
+    d = np.sqrt(((a[:, None, :] - a[None, :, :]) ** 2).sum(axis=2))
+    return float(d[np.triu_indices(len(a), 1)].mean())
+
+
+def same_count(a: np.ndarray, b: np.ndarray, rng: np.random.Generator):
+    n = min(len(a), len(b))
+    return a[rng.permutation(len(a))[:n]], b[rng.permutation(len(b))[:n]]
+
+
+def figures(
+    variant: Variant, originals: dict[str, Judged], labels: dict[str, Gender], seed: int
+) -> dict:
+    names = list(originals)
+    out: dict = {"variant": variant.name, "options": " ".join(variant.options), "faces": len(names)}
+    identity = variant.report.get("settings", {}).get("identity", {})
+    out["identity"] = identity.get("label", "none")
+    swapped = swapped_files(variant.report)
+    out["cli_swapped_faces"] = sum(n in swapped for n in names)
+    for gender in Gender:
+        mine = [n for n in names if labels[n] is gender]
+        flipped = sum(variant.faces[n].gender is gender.opposite for n in mine)
+        out[f"flip_{gender.value}_percent"] = round(100 * flipped / len(mine), 2)
+        mine = [n for n in mine if n in swapped]  # those the CLI swapped (not covered)
+        flipped = sum(variant.faces[n].gender is gender.opposite for n in mine)
+        out[f"flip_{gender.value}_percent_of_swapped"] = round(100 * flipped / max(1, len(mine)), 2)
+    was = [n for n in names if originals[n].detected]
+    out["still_detected_percent"] = round(
+        100 * sum(variant.faces[n].detected for n in was) / len(was), 2
+    )
+    distances = [
+        float(np.linalg.norm(variant.faces[n].descriptor - originals[n].descriptor)) for n in names
+    ]
+    out["no_longer_matched_percent"] = round(
+        100 * float(np.mean(np.array(distances) >= SAME_PERSON_DISTANCE)), 2
+    )
+    for gender in Gender:
+        key = f"{gender.value}_to_{gender.opposite.value}"
+        source = [n for n in names if labels[n] is gender]
+        real = np.stack([originals[n].descriptor for n in names if labels[n] is gender.opposite])
+        out.update(realism(variant, originals, source, real, key, seed))
+        kept = [n for n in source if n in swapped]  # without the faces the CLI covered
+        part = realism(variant, originals, kept, real, key, seed)
+        out.update({f"{k}_of_swapped": v for k, v in part.items() if not k.startswith("frechet_")})
+        out[f"frechet_ratio_{key}_of_swapped"] = part[f"frechet_ratio_{key}"]
+    totals = variant.report.get("totals", {})
+    swapped_faces = max(1, totals.get("swapped", 0))
+    out["swap_ms_per_face"] = round(
+        totals.get("timings_ms", {}).get("swap", 0.0) / swapped_faces, 2
+    )
+    out["faces_found_by_cli"] = totals.get("faces_found")
+    out["cli_seconds"] = round(variant.seconds, 1)
+    return out
+
+
+def realism(
+    variant: Variant,
+    originals: dict[str, Judged],
+    source: list[str],
+    real: np.ndarray,
+    key: str,
+    seed: int,
+) -> dict:
+    """Fréchet ratio and spread ratio of the swapped `source` faces against `real` faces of
+    the target gender (same count), the unswapped originals of `source` as the baseline."""
+    swapped = np.stack([variant.faces[n].descriptor for n in source])
+    before = np.stack([originals[n].descriptor for n in source])
+    s, r = same_count(swapped, real, np.random.default_rng(seed))
+    b, r2 = same_count(before, real, np.random.default_rng(seed))
+    return {
+        f"frechet_ratio_{key}": round(frechet(s, r) / frechet(b, r2), 3),
+        f"frechet_{key}": round(frechet(s, r), 4),
+        f"frechet_unswapped_{key}": round(frechet(b, r2), 4),
+        f"spread_ratio_{key}": round(spread(s) / spread(r), 3),
+        f"compared_faces_{key}": len(s),
+    }
+
+
+def swapped_files(report: dict) -> set[str]:
+    """Names of the inputs whose every face the CLI swapped (none covered)."""
+    return {
+        Path(entry["input"]).name
+        for entry in report.get("files", [])
+        if entry["faces"] and all(f["action"] == "swapped" for f in entry["faces"])
+    }
+
+
+def contact_sheet(
+    path: Path, inputs: Path, outputs: Path, names: list[str], boxes: dict[str, Box]
+) -> None:
+    columns = []
+    for name in names:
+        before, after = cv2.imread(str(inputs / name)), cv2.imread(str(outputs / name))
+        if after is None:
+            continue
+        columns.append(np.vstack([_tile(before, boxes[name]), _tile(after, boxes[name])]))
+    rows = [np.hstack(columns[i : i + 8]) for i in range(0, len(columns) - 7, 8)]
+    if rows:
+        cv2.imwrite(str(path), np.vstack(rows))
+
+
+def _tile(frame: np.ndarray, box: Box) -> np.ndarray:
+    grown = box.expanded(1.6)
+    h, w = frame.shape[:2]
+    x0, y0 = max(0, int(grown.left)), max(0, int(grown.top))
+    x1, y1 = min(w, int(grown.right)), min(h, int(grown.bottom))
+    return cv2.resize(frame[y0:y1, x0:x1], (TILE, TILE), interpolation=cv2.INTER_AREA)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--per-gender", type=int, default=1000, help="faces of each gender")
+    parser.add_argument("--out", type=Path, default=Path("out/realism"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sheet-faces", type=int, default=32)
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=None,
+        help="NAME=OPTIONS for `faceanon image` (repeatable); default: "
+        + ", ".join(repr(v) for v in DEFAULT_VARIANTS),
+    )
+    args = parser.parse_args()
+    if not (args.data / "celeba" / "labels.csv").is_file():
+        sys.exit(f"realism: no shared data at {args.data} (celeba/labels.csv)")
+    labels = held_out(args.data, args.per_gender, args.seed)
+    inputs = args.out / "input"
+    inputs.mkdir(parents=True, exist_ok=True)
+    for name in labels:
+        link = inputs / name
+        if not link.exists():
+            link.symlink_to((args.data / "celeba" / "images" / name).resolve())
+    judge = Judge()
+    boxes, originals = judge_originals(judge, inputs, list(labels), args.out / "originals.pkl")
+    print(
+        f"held-out CelebA: {len(labels)} photos, {len(originals)} with a face the default "
+        f"detector finds ({judge_detector()}); every one of those counts",
+        flush=True,
+    )
+    variants = []
+    for spec in args.variant or DEFAULT_VARIANTS:
+        name, _, options = spec.partition("=")
+        variant = Variant(name, shlex.split(options))
+        folder = args.out / name.replace(" ", "-").replace("=", "")
+        variant.report, variant.seconds = run_cli(inputs, folder, variant.options)
+        for face in originals:
+            image = cv2.imread(str(folder / face))
+            variant.faces[face] = judge.judge(image, boxes[face])
+        half = args.sheet_faces // 2
+        sheet = [n for g in Gender for n in [m for m in originals if labels[m] is g][:half]]
+        contact_sheet(args.out / f"sheet-{folder.name}.png", inputs, folder, sheet, boxes)
+        variants.append(variant)
+        row = figures(variant, originals, labels, args.seed)
+        print(json.dumps(row), flush=True)
+    baseline = figures(variants[0], originals, labels, args.seed)
+    for variant in variants[1:]:
+        row = figures(variant, originals, labels, args.seed)
+        ratios = {
+            k: round(row[k] / baseline[k], 3)
+            for k in row
+            if k.startswith(("spread_ratio", "frechet_ratio", "swap_ms")) and baseline[k]
+        }
+        print(f"{variant.name} over {variants[0].name}: {json.dumps(ratios)}")
+
+
+def judge_originals(
+    judge: Judge, inputs: Path, names: list[str], cache: Path
+) -> tuple[dict[str, Box], dict[str, Judged]]:
+    """Locate and judge every original once (kept in `cache`, under the git-ignored OUT, for
+    the next run on the same photos with the same detector)."""
+    key = (names, judge_detector())
+    if cache.is_file():
+        saved = pickle.loads(cache.read_bytes())
+        if saved[0] == key:
+            return saved[1], saved[2]
+    boxes: dict[str, Box] = {}
+    originals: dict[str, Judged] = {}
+    for name in names:
+        image = cv2.imread(str(inputs / name))
+        box = judge.locate(image)
+        if box is not None:
+            boxes[name] = box
+            originals[name] = judge.judge(image, box)
+    cache.write_bytes(pickle.dumps((key, boxes, originals)))
+    return boxes, originals
+
+
+def judge_detector() -> str:
+    return f"dlib {FaceDetector(DetectorConfig()).kind}"
+
+
+if __name__ == "__main__":
+    main()
