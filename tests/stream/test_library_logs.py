@@ -183,3 +183,13 @@ def test_without_system_fonts_qt_is_kept_quiet_unless_verbose(monkeypatch, tmp_p
     monkeypatch.setenv("QT_LOGGING_RULES", "qt.qpa.*=true")  # a user's own rules are kept
     liblogs.configure_library_logs(verbose=False)
     assert os.environ["QT_LOGGING_RULES"] == "qt.qpa.*=true"
+
+
+def test_opencv_is_loaded_before_pyav():
+    """PyAV's FFmpeg loaded first makes OpenCV's preview window hang on its first frame."""
+    code = (
+        "import sys, stream.cli; names = list(sys.modules); "
+        "print(names.index('cv2') < names.index('av'))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "True", done.stderr
