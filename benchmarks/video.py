@@ -137,7 +137,10 @@ def main() -> None:
             clip = cut(args.clip, args.seconds, Path(folder))
         plain_frames, plain_seconds = ceiling(clip, Path(folder) / "ceiling.mp4")
         io_frames, io_seconds = io_only(clip, Path(folder) / "io.mp4")
-        run = anonymize_video(clip, Path(folder) / "anon.mp4", pipeline, quiet=True)
+        try:
+            run = anonymize_video(clip, Path(folder) / "anon.mp4", pipeline, quiet=True)
+        finally:
+            pipeline.close()  # the identity worker
 
     plain_fps = plain_frames / plain_seconds
     io_fps = io_frames / io_seconds
