@@ -125,10 +125,15 @@ def test_a_killed_worker_stops_readouts_without_an_error(face_frame):
         for process in identity._pool._processes.values():
             process.kill()
         deadline = time.monotonic() + PATIENCE_S
-        while identity.submit(1, crop, crop.image) and time.monotonic() < deadline:
-            figures = identity.collect(1, Similarity(pixel=3.0))  # fails, or waits
+        key = 0
+        # a fresh key each time: a key still in flight is refused for that reason alone
+        while time.monotonic() < deadline:
+            key += 1
+            if not identity.submit(key, crop, crop.image):
+                break
+            figures = identity.collect(key, Similarity(pixel=3.0))  # fails, or waits
             assert figures.identity is None
             time.sleep(0.05)
-        assert not identity.submit(2, crop, crop.image)
+        assert not identity.submit(key + 1, crop, crop.image)
     finally:
         identity.close()
