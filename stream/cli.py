@@ -6,7 +6,6 @@ Exit status: 0 done; 2 bad usage or bad input (one `faceanon: error: …` line o
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -35,8 +34,6 @@ from .options import (
     detect_every_option,
     frame_limit_option,
 )
-
-log = logging.getLogger("faceanon")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
