@@ -77,13 +77,18 @@ def similarity(
     encoder: IdentityEncoder | None = None,
 ) -> Similarity:
     """Pixel similarity always; identity figures when an encoder is given."""
-    pixel = pixel_similarity(original.image, processed)
-    if encoder is None:
-        return Similarity(pixel=pixel)
+    figures = Similarity(pixel=pixel_similarity(original.image, processed))
+    return figures if encoder is None else with_identity(figures, encoder, original, processed)
+
+
+def with_identity(
+    figures: Similarity, encoder: IdentityEncoder, original: AlignedCrop, processed: np.ndarray
+) -> Similarity:
+    """`figures` with the identity fields of `original` against `processed`, measured now."""
     identity, distance, risk = identity_readout(
         encoder, original.image, original.landmarks, processed
     )
-    return Similarity(pixel=pixel, identity=identity, identity_distance=distance, reid_risk=risk)
+    return replace(figures, identity=identity, identity_distance=distance, reid_risk=risk)
 
 
 class IdentityReadout(Protocol):
@@ -127,12 +132,7 @@ class InlineIdentity:
         figures: Similarity,
         wanted: bool,
     ) -> Similarity:
-        if not wanted:
-            return figures
-        identity, distance, risk = identity_readout(
-            self.encoder, original.image, original.landmarks, processed
-        )
-        return replace(figures, identity=identity, identity_distance=distance, reid_risk=risk)
+        return with_identity(figures, self.encoder, original, processed) if wanted else figures
 
     def forget_except(self, keys: set[int]) -> None:
         """Nothing is kept between frames."""
