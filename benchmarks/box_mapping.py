@@ -25,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline import centerface, models
+from pipeline.detect import five_point_frame
 from pipeline.landmarks import LEFT_EYE, RIGHT_EYE, Landmarker
 from pipeline.training.dataset import list_sources
 from pipeline.types import Box
@@ -58,12 +59,6 @@ def square(centre: np.ndarray, side: float) -> Box:
     )
 
 
-def point_frame(points: np.ndarray) -> tuple[np.ndarray, float]:
-    eyes, mouth = (points[0] + points[1]) / 2, (points[3] + points[4]) / 2
-    scale = max(np.hypot(*(mouth - eyes)), 0.9 * np.hypot(*(points[1] - points[0])))
-    return (eyes + mouth) / 2, float(scale)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=500)
@@ -81,7 +76,7 @@ def main() -> None:
 
     shifts, sides, box_shifts, box_sides = [], [], [], []
     for _, hog, hit in fit:
-        centre, scale = point_frame(hit.points)
+        centre, scale = five_point_frame(hit.points)
         shifts.append((centre_of(hog) - centre) / scale)
         sides.append(hog.width / scale)
         box_shifts.append((centre_of(hog) - centre_of(hit.box)) / [hit.box.width, hit.box.height])
@@ -93,7 +88,7 @@ def main() -> None:
     landmarker = Landmarker()
     ious, box_ious, offsets = [], [], []
     for image, hog, hit in check:
-        centre, scale = point_frame(hit.points)
+        centre, scale = five_point_frame(hit.points)
         mapped = square(centre + shift * scale, side * scale)
         from_box = square(
             centre_of(hit.box) + box_shift * [hit.box.width, hit.box.height],

@@ -167,13 +167,20 @@ class FaceDetector:
         return detections
 
 
-def landmark_box(points: np.ndarray) -> Box:
-    """The box dlib's landmark predictor expects for a face with these five points (eyes,
-    nose tip, mouth corners), as fitted against HOG's boxes (see POINTS_SIDE)."""
+def five_point_frame(points: np.ndarray) -> tuple[np.ndarray, float]:
+    """A face's middle (between eye centre and mouth centre) and size (the larger of the
+    eye-to-mouth distance and 0.9 × the eye distance) from five points."""
     eyes = (points[0] + points[1]) / 2
     mouth = (points[3] + points[4]) / 2
     scale = max(float(np.hypot(*(mouth - eyes))), 0.9 * float(np.hypot(*(points[1] - points[0]))))
-    centre = (eyes + mouth) / 2 + np.array(POINTS_SHIFT) * scale
+    return (eyes + mouth) / 2, scale
+
+
+def landmark_box(points: np.ndarray) -> Box:
+    """The box dlib's landmark predictor expects for a face with these five points (eyes,
+    nose tip, mouth corners), as fitted against HOG's boxes (see POINTS_SIDE)."""
+    middle, scale = five_point_frame(points)
+    centre = middle + np.array(POINTS_SHIFT) * scale
     half = POINTS_SIDE * scale / 2
     return Box(
         float(centre[0] - half),
