@@ -26,6 +26,7 @@ from pipeline.detect import FaceDetector
 from pipeline.facepipeline import FacePipeline, PipelineOptions
 from pipeline.landmarks import Landmarker
 from pipeline.latent.swapper import LatentSwapper
+from pipeline.training.dataset import never_fitted
 from pipeline.training.facecache import prepare_faces
 from pipeline.training.swap_eval import KnownGender, load_cases
 
@@ -47,6 +48,9 @@ def main() -> None:
 
     faces = prepare_faces(args.data, 192, args.cache_dir, quiet=True, splits={"test"})
     test = faces.where("test")
+    test = test.subset(
+        np.isin([Path(str(n)).name for n in test.names], list(never_fitted(args.data)))
+    )
     pick = np.random.default_rng(0).permutation(len(test))[: args.faces]
     cases = load_cases(args.data, test.names[pick], test.labels[pick], quiet=True)
     classifier = GenderClassifier.load(device="cpu")

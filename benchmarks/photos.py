@@ -3,8 +3,9 @@ photo counts.
 
     .venv/bin/python benchmarks/photos.py [--photos N] [--detector KIND]
 
-The photos are CelebA's held-out half (the labelled photos `celeba_split` puts in "test": no
-model trains or fits on them), copied to a temporary folder and anonymized by one
+The photos are the held-out CelebA photos (`dataset.held_out_photos`: 20 % of each class, fixed
+by a seed; the classifier never trained on them; the latent model, fitted earlier, never saw
+the labels.csv photos among them), copied to a temporary folder and anonymized by one
 `faceanon image DIR -o OUT --no-identity --report R` command. Printed: photos with a face found,
 photos whose face was swapped (at least one swapped face), photos written out with no face
 found (the face left raw: the failure that matters most), faces covered and why, and the time

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.classify import GenderClassifier
 from pipeline.latent.swapper import LatentSwapper
 from pipeline.obscure import obscure
+from pipeline.training.dataset import never_fitted
 from pipeline.training.facecache import prepare_faces
 from pipeline.training.swap_eval import SwapEvaluator, load_cases, timed_swaps
 from pipeline.types import AlignedCrop, Box
@@ -74,6 +75,9 @@ def main() -> None:
     pull = swapper.identity_pull
     faces = prepare_faces(args.data)
     test, val = faces.where("test"), faces.where("val")
+    test = test.subset(
+        np.isin([Path(str(n)).name for n in test.names], list(never_fitted(args.data)))
+    )
     names = list(test.names) + list(val.names)
     labels = list(test.labels) + list(val.labels)
     cases = load_cases(args.data, np.array(names[: args.faces]), np.array(labels[: args.faces]))

@@ -86,6 +86,11 @@ class DetectorConfig:
     second_look: bool = False
 
 
+# How photos are searched at default settings (`faceanon image`, `faceanon classify`, and the
+# training data, so models learn from the crops they will be given).
+PHOTO_DETECTOR = DetectorConfig(second_look=True)
+
+
 class FaceDetector:
     """Finds every face in a BGR frame."""
 

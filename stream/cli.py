@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -240,14 +241,15 @@ def webcam(
 def classify(inputs: tuple[Path, ...], fmt: str, device: str, min_face: int | None) -> None:
     """Print the gender verdict of every face: csv rows file,gender,confidence, or json."""
     from pipeline.classify import GenderClassifier
-    from pipeline.detect import DetectorConfig, FaceDetector
+    from pipeline.detect import PHOTO_DETECTOR, FaceDetector
 
     from .classifyjob import classify_files, render
     from .imagejob import expand_inputs
 
     files = expand_inputs(inputs)
     classifier = GenderClassifier.load(device=device)
-    records = classify_files(files, FaceDetector(DetectorConfig(min_face=min_face)), classifier)
+    detector = FaceDetector(replace(PHOTO_DETECTOR, min_face=min_face))
+    records = classify_files(files, detector, classifier)
     click.echo(render(records, fmt), nl=False)
 
 
@@ -288,7 +290,7 @@ def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 @train.command("classifier")
 @data_options
-@click.option("--epochs", type=click.IntRange(1, 500), default=None, help="Default: 8.")
+@click.option("--epochs", type=click.IntRange(1, 500), default=None, help="Default: 20.")
 @click.option(
     "--input",
     "input_size",

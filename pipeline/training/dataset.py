@@ -3,9 +3,13 @@
 Expected layout (see the project README):
     gender/{train,val}/{male,female}/*.jpg   tight face crops
     celeba/images/*.jpg                      whole aligned-and-cropped CelebA photos
-    celeba/labels.csv                        file,gender for some of those photos
-Half of the labelled CelebA photos (chosen by a hash of the file name, so the split never
-changes) are held out as a test set that no model trains or fits on.
+    celeba/attributes.csv                    CelebA's 40 attributes (its `Male` is the label)
+    celeba/labels.csv                        file,gender for some photos (older data folders)
+
+The held-out CelebA photos (split "test"), which no model trains or fits on, are fixed by the
+data and a seed: the labelled photos whose name has an odd CRC32 (the latent model's held-out
+half since its first fit), topped up per class with a seeded random draw until each class has
+`HELD_OUT_FRACTION` of its photos held out (stratified).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import InputError
 from ..types import Gender
 
@@ -22,6 +28,8 @@ TIGHT = "tight"  # the image is the face: landmarks are fitted in the whole fram
 PHOTO = "photo"  # a photo with a face somewhere: the detector finds it
 
 SPLITS = ("train", "val", "test", "unlabelled")
+HELD_OUT_FRACTION = 0.2
+HELD_OUT_SEED = 20261202
 
 
 @dataclass(frozen=True)
@@ -35,8 +43,38 @@ class FaceSource:
 
 
 def celeba_split(name: str) -> str:
-    """train or test for a labelled CelebA file, fixed by its name."""
+    """train or test by the CRC32 of a labels.csv file's name: the half of `labels.csv` that
+    the latent model never saw (the held-out set contains all of its "test" photos)."""
     return "test" if zlib.crc32(name.encode()) % 2 else "train"
+
+
+def never_fitted(root: Path) -> set[str]:
+    """The held-out photos the latent model was never fitted on either (its fit predates the
+    larger hold-out): the labels.csv photos of `celeba_split` "test"."""
+    listed = _read_labels(Path(root) / "celeba" / "labels.csv")
+    return {name for name in listed if celeba_split(name) == "test"}
+
+
+def held_out_photos(
+    labels: dict[str, Gender],
+    listed: set[str],
+    fraction: float = HELD_OUT_FRACTION,
+    seed: int = HELD_OUT_SEED,
+) -> set[str]:
+    """The CelebA photos held out: per class, the `listed` (labels.csv) photos of
+    `celeba_split` "test", plus a seeded random draw of the others up to `fraction` of the
+    class. The same labels give the same set."""
+    rng = np.random.default_rng(seed)
+    held: set[str] = set()
+    for gender in Gender:
+        names = sorted(n for n, g in labels.items() if g is gender)
+        fixed = [n for n in names if n in listed and celeba_split(n) == "test"]
+        others = [n for n in names if n not in set(fixed)]
+        wanted = max(0, round(fraction * len(names)) - len(fixed))
+        drawn = rng.choice(len(others), size=min(wanted, len(others)), replace=False)
+        held.update(fixed)
+        held.update(others[i] for i in drawn)
+    return held
 
 
 def list_sources(root: Path) -> list[FaceSource]:
@@ -49,10 +87,12 @@ def list_sources(root: Path) -> list[FaceSource]:
             for path in sorted(folder.glob("*.jpg")) if folder.is_dir() else []:
                 sources.append(FaceSource(path, TIGHT, gender, split))
     images = root / "celeba" / "images"
-    labels = _read_labels(root / "celeba" / "labels.csv")
+    listed = _read_labels(root / "celeba" / "labels.csv")
+    labels = {**listed, **read_male_attribute(root / "celeba" / "attributes.csv")}
+    held_out = held_out_photos(labels, set(listed))
     for path in sorted(images.glob("*.jpg")) if images.is_dir() else []:
         gender = labels.get(path.name)
-        split = celeba_split(path.name) if gender else "unlabelled"
+        split = "unlabelled" if gender is None else "test" if path.name in held_out else "train"
         sources.append(FaceSource(path, PHOTO, gender, split))
     if not sources:
         raise InputError(
@@ -66,6 +106,17 @@ def _read_labels(path: Path) -> dict[str, Gender]:
         return {}
     with path.open(newline="") as handle:
         return {row["file"]: Gender(row["gender"]) for row in csv.DictReader(handle)}
+
+
+def read_male_attribute(path: Path) -> dict[str, Gender]:
+    """file → gender from CelebA's `Male` attribute (1 male; 0 or -1 female); {} without it."""
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as handle:
+        return {
+            row["file"]: Gender.MALE if int(row["Male"]) > 0 else Gender.FEMALE
+            for row in csv.DictReader(handle)
+        }
 
 
 def kind_of(relative: str) -> str:

@@ -20,12 +20,12 @@ import numpy as np
 from tqdm import tqdm
 
 from ..align import align_face
-from ..detect import DetectorConfig, FaceDetector
+from ..detect import PHOTO_DETECTOR, DetectorConfig, FaceDetector
 from ..landmarks import Landmarker, implausibility
 from ..types import Box, Gender
 from .dataset import PHOTO, FaceSource, list_sources
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: photos found as `faceanon classify` and `faceanon image` find them
 CLASSES = (Gender.MALE, Gender.FEMALE)  # class index of each gender in labels and models
 UNLABELLED = -1
 _TIGHT_PAD = 0.4  # tight crops are padded by this fraction before detection
@@ -105,7 +105,7 @@ def prepare_faces(
     sources = list_sources(root)
     if splits is not None:
         sources = [s for s in sources if s.split in splits]
-    key = _cache_key(sources, size)
+    key = _cache_key(sources, root, size)
     folder = Path(cache_dir or default_cache_dir())
     folder.mkdir(parents=True, exist_ok=True)
     crops_path, meta_path = folder / f"faces-{key}.npy", folder / f"faces-{key}.npz"
@@ -113,20 +113,24 @@ def prepare_faces(
         _build(sources, Path(root), size, crops_path, meta_path, workers, quiet)
     meta = np.load(meta_path)
     crops = np.load(crops_path, mmap_mode="r")
-    keep = meta["ok"]
+    # Labels and splits come from the data folder now, not from the cache: the crops depend
+    # only on the images, so relabelling or re-splitting never re-aligns.
+    labels = np.array(
+        [CLASSES.index(s.gender) if s.gender else UNLABELLED for s in sources], np.int8
+    )
     return FaceSet(
         crops=crops,
         landmarks=meta["landmarks"],
-        labels=meta["labels"],
-        splits=meta["splits"],
+        labels=labels,
+        splits=np.array([s.split for s in sources]),
         names=meta["names"],
-    ).subset(keep)
+    ).subset(meta["ok"])
 
 
-def _cache_key(sources: list[FaceSource], size: int) -> str:
+def _cache_key(sources: list[FaceSource], root: Path, size: int) -> str:
     digest = hashlib.sha256(json.dumps([CACHE_VERSION, size]).encode())
     for source in sources:
-        digest.update(f"{source.path.name}|{source.split}|{source.gender}|{source.kind}".encode())
+        digest.update(f"{source.path.relative_to(root).as_posix()}|{source.kind}".encode())
     return f"{size}-{digest.hexdigest()[:16]}"
 
 
@@ -146,15 +150,10 @@ def _build(sources, root: Path, size, crops_path: Path, meta_path: Path, workers
                 ok[i] = True
     crops.flush()
     del crops
-    labels = np.array(
-        [CLASSES.index(s.gender) if s.gender else UNLABELLED for s in sources], np.int8
-    )
     np.savez(
         meta_path.with_suffix(".partial.npz"),
         landmarks=landmarks,
-        labels=labels,
         ok=ok,
-        splits=np.array([s.split for s in sources]),
         names=np.array([s.path.relative_to(root).as_posix() for s in sources]),
     )
     os.replace(partial, crops_path)
@@ -187,17 +186,9 @@ def _align_one(job: tuple[str, str, int]) -> tuple[np.ndarray, np.ndarray] | Non
 def locate_face(image: np.ndarray, kind: str) -> tuple[np.ndarray, Box] | None:
     """The frame a data image is processed in (tight crops get padded) and its face's box."""
     if kind == PHOTO:
-        box = _largest_face(image, min_face=60)
-        return None if box is None else (image, box)
+        found = FaceDetector(PHOTO_DETECTOR).detect(image)
+        return (image, max(found, key=lambda d: d.box.area).box) if found else None
     return _tight_face(image)
-
-
-def _largest_face(image: np.ndarray, min_face: int) -> Box | None:
-    for threshold in (0.0, -0.5):
-        found = FaceDetector(DetectorConfig(min_face=min_face, threshold=threshold)).detect(image)
-        if found:
-            return max(found, key=lambda d: d.box.area).box
-    return None
 
 
 def _tight_face(image: np.ndarray) -> tuple[np.ndarray, Box]:

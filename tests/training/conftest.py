@@ -42,4 +42,11 @@ def tiny_data(tmp_path_factory, latent_model) -> Path:
         writer = csv.DictWriter(handle, ["file", "gender"])
         writer.writeheader()
         writer.writerows(rows)
+    # CelebA's attribute table: `Male` for all but the last two photos (left unlabelled)
+    with (root / "celeba" / "attributes.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["file", "Male", "Smiling"])
+        writer.writeheader()
+        writer.writerows(
+            {"file": f"{i:06d}.jpg", "Male": int(i % 2 == 0), "Smiling": 0} for i in range(14)
+        )
     return root
