@@ -1,16 +1,20 @@
 """Train the gender classifier (ResNet-18) on aligned faces and write it to weights/.
 
-Train: `gender/train` plus half of the labelled CelebA photos, with their labels, and the
-unlabelled CelebA photos with the soft labels of a face-recogniser teacher (`teacher.py`: a
-logistic regression on dlib face descriptors, fitted on that labelled half). The unlabelled
-photos bring faces like the held-out ones, with the hair, light and pose of real photos.
-Reported, never trained on: `gender/val`, and the other half of the labelled CelebA photos
-(the held-out test set).
+Train: `gender/train` and every CelebA photo not held out, with CelebA's own `Male` label,
+aligned by the pipeline's own detect → landmarks → align path. The photos are seen
+`celeba_repeat` times an epoch: they are the kind of face users give the tool (whole photos,
+real light and pose), where the `gender/` crops are tight and padded. Reported, never trained
+on: `gender/val` and the held-out CelebA photos (`dataset.held_out_photos`, listed on the card).
+
+A run saves a checkpoint after every epoch; the same command resumes it where it stopped.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -27,8 +31,8 @@ from ..device import resolve_device
 from ..resnet import ResNet18
 from ..weights import write_card
 from .augment import colour_jitter, degrade, jpeg, random_affine
+from .dataset import HELD_OUT_FRACTION, HELD_OUT_SEED, PHOTO, kind_of, list_sources
 from .facecache import FaceSet, default_cache_dir, prepare_faces
-from .teacher import DescriptorTeacher, face_descriptors
 
 CROP_SIZE = 192  # training crops: the classifier window is 144×154 pixels of them
 MARGIN = 16  # crop pixels around the window for the random affine to draw from
@@ -36,13 +40,13 @@ MARGIN = 16  # crop pixels around the window for the random affine to draw from
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 8
+    epochs: int = 20
     batch_size: int = 96
     learning_rate: float = 0.1
     weight_decay: float = 5e-4
     label_smoothing: float = 0.05
     ema_decay: float = 0.998
-    teacher: bool = True  # unlabelled photos join, labelled by the descriptor teacher
+    celeba_repeat: int = 2  # each training CelebA photo is seen this often an epoch
     # the network's input, width × height (None: InputSpec's, sized for ≤ 10 ms a face at
     # batch 8 on a 2-core CPU); a GPU run may afford a finer one
     input_size: tuple[int, int] | None = None
@@ -112,7 +116,8 @@ def train_classifier(
     cache_dir: Path | None = None,
     quiet: bool = False,
 ) -> dict:
-    """Train, evaluate on the held-out sets, save fp16 weights and their card; return the card."""
+    """Train (resuming a stopped run of the same config and data), evaluate on the held-out
+    sets, save fp16 weights and their card; return the card."""
     called = time.time()
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -128,16 +133,12 @@ def train_classifier(
     held_out = {"gender/val": faces.where("val"), "celeba held-out": faces.where("test")}
     progress_set = held_out["gender/val"].subset(np.arange(len(held_out["gender/val"])) % 4 == 0)
 
+    photos = np.array([kind_of(str(n)) == PHOTO for n in train.names])
+    seen = np.concatenate(
+        [np.arange(len(train))] + [np.flatnonzero(photos)] * (config.celeba_repeat - 1)
+    )
     region = _load_regions(train.crops, spec)
     targets = F.one_hot(torch.from_numpy(train.labels.astype(np.int64)), len(CLASSES)).float()
-    teacher_record = None
-    unlabelled = faces.where("unlabelled", labelled=False)
-    if config.teacher and len(unlabelled):
-        probabilities, teacher_record = _teacher_labels(
-            train, unlabelled, held_out["celeba held-out"], cache_dir, quiet
-        )
-        region = np.concatenate([region, _load_regions(unlabelled.crops, spec)])
-        targets = torch.cat([targets, torch.from_numpy(probabilities)])
     mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
     std = torch.tensor(spec.std).view(1, 3, 1, 1)
 
@@ -152,11 +153,15 @@ def train_classifier(
         nesterov=True,
         weight_decay=config.weight_decay,
     )
+    checkpoint = Checkpoint(cache_dir / f"classifier-{_run_key(config, spec, train)}.ckpt")
+    first_epoch, minutes_before = checkpoint.restore(model, ema, optimiser, generator, rng, device)
+    if first_epoch and not quiet:
+        tqdm.write(f"resuming after epoch {first_epoch} from {checkpoint.path}")
     started = time.time()
-    for epoch in range(config.epochs):
+    for epoch in range(first_epoch, config.epochs):
         model.train()
-        steps = math.ceil(len(region) / config.batch_size)
-        order = torch.randperm(len(region), generator=generator)
+        steps = math.ceil(len(seen) / config.batch_size)
+        order = torch.from_numpy(seen)[torch.randperm(len(seen), generator=generator)]
         bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=quiet)
         for step in bar:
             for group in optimiser.param_groups:
@@ -179,13 +184,15 @@ def train_classifier(
             optimiser.step()
             ema.update_parameters(model)
             bar.set_postfix(loss=f"{loss.item():.3f}")
+        elapsed = minutes_before + (time.time() - started) / 60
+        checkpoint.save(epoch + 1, elapsed, model, ema, optimiser, generator, rng)
         if not quiet:
             val = accuracy_table(ema.module, spec, progress_set, device)
             tqdm.write(
                 f"epoch {epoch + 1}: accuracy {val['overall']:.2f} % on {len(progress_set)} "
-                "gender/val faces (EMA weights)"
+                f"gender/val faces (EMA weights), {elapsed:.1f} min so far"
             )
-    minutes = (time.time() - started) / 60
+    minutes = minutes_before + (time.time() - started) / 60
 
     out_dir.mkdir(parents=True, exist_ok=True)
     weights_path = out_dir / f"{CARD_NAME}.pt"
@@ -199,71 +206,106 @@ def train_classifier(
         name: accuracy_table(reloaded, spec, subset, torch.device("cpu"))
         for name, subset in held_out.items()
     }
-    joined = teacher_record["photos"] if teacher_record else 0
+    held_out_files = sorted(s.path.name for s in list_sources(data) if s.split == "test")
     card = {
         "architecture": "resnet18",
         "classes": [c.value for c in CLASSES],
         "input": asdict(spec),
         "precision": "float16",
         "training": {
-            "data": f"{len(train)} aligned faces of gender/train and the 'train' half of labelled "
-            f"CelebA (split by CRC32 of the file name), with their labels, plus {joined} "
-            "unlabelled CelebA photos with the soft labels of the descriptor teacher",
-            "teacher_model": teacher_record,
+            "command": _command(config, spec),
+            "data": f"{len(train)} aligned faces: {int((~photos).sum())} of gender/train and "
+            f"{int(photos.sum())} CelebA photos (not held out) with CelebA's Male attribute, "
+            f"the photos seen {config.celeba_repeat}x an epoch",
             "crop_size": CROP_SIZE,
             **asdict(config),
             "device": str(device),
             "autocast": str(amp) if amp else "none",
             "minutes": round(minutes, 1),  # the epochs
-            # the whole call: aligning (unless cached), teacher descriptors, epochs, evaluation
+            # the whole call: aligning (unless cached), epochs, evaluation
             "minutes_total": round((time.time() - called) / 60, 1),
             "augmentation": "mirror, rotate ±8°, scale ±8%, shift ±5%, colour jitter, blur, "
             "resolution loss, noise, JPEG 20–80",
             "weights": "exponential moving average of the training weights "
             f"(decay {config.ema_decay}, warmed up)",
         },
+        "held_out": {
+            "rule": "per class, the labels.csv photos with an odd CRC32 of their name, plus a "
+            f"seeded random draw (numpy default_rng({HELD_OUT_SEED})) of the other photos up to "
+            f"{HELD_OUT_FRACTION:.0%} of the class; gender/val is held out too",
+            "celeba_photos": len(held_out_files),
+            "aligned": len(held_out["celeba held-out"]),
+            "files": held_out_files,
+        },
         "accuracy_percent": results,
         "measured": "faceanon train classifier: held-out faces aligned by the pipeline's own "
-        "detector/landmarks/align; prediction averaged with the mirror image; "
+        "detector/landmarks/align (photos where no face was found are not counted here; "
+        "benchmarks/classifier.py counts them); prediction averaged with the mirror image; "
         "float16 weights as shipped",
     }
     write_card(out_dir, CARD_NAME, CARD_KIND, CARD_VERSION, weights_path, **card)
+    checkpoint.remove()
     return card
 
 
-def _teacher_labels(
-    train: FaceSet, unlabelled: FaceSet, test: FaceSet, cache_dir: Path, quiet: bool
-) -> tuple[np.ndarray, dict]:
-    """The descriptor teacher, fitted on the labelled CelebA photos of `train` (the gender/
-    crops' labels are noisier: adding them measured no better), and its class probabilities
-    for the unlabelled photos; with a record for the card (its own accuracy on `test` too)."""
-    photos = train.subset(np.char.startswith(train.names.astype(str), "celeba/"))
-    if len(photos) < 20 or len(np.unique(photos.labels)) < len(CLASSES):
-        photos = train  # a data folder without (enough) labelled photos
-    fitted_on = face_descriptors(photos, cache_dir, quiet=quiet)
-    teacher = DescriptorTeacher.fit(fitted_on, photos.labels.astype(np.int64))
-    probabilities = teacher.probabilities(face_descriptors(unlabelled, cache_dir, quiet=quiet))
-    record = {
-        "model": "logistic regression on dlib's 128-D face descriptors "
-        "(dlib_face_recognition_resnet_model_v1)",
-        "fitted_on": f"{len(photos)} labelled faces of the training split",
-        "photos": len(unlabelled),
-        "female_share": round(float(probabilities[:, 1].mean()), 4),
-    }
-    if len(test):
-        verdicts = teacher.probabilities(face_descriptors(test, cache_dir, quiet=quiet))
-        labels = test.labels.astype(int)
-        right = verdicts.argmax(axis=1) == labels
-        record["celeba_held_out_percent"] = {
-            "overall": round(float(right.mean() * 100), 2),
-            **{
-                g.value: round(float(right[labels == i].mean() * 100), 2)
-                for i, g in enumerate(CLASSES)
-            },
+def _command(config: TrainConfig, spec: InputSpec) -> str:
+    """The command line that repeats this run (the data folder as DATA)."""
+    words = ["faceanon train classifier --data DATA"]
+    if config.epochs != TrainConfig.epochs:
+        words.append(f"--epochs {config.epochs}")
+    if config.seed != TrainConfig.seed:
+        words.append(f"--seed {config.seed}")
+    if config.input_size is not None:
+        words.append(f"--input {spec.width}x{spec.height}")
+    return " ".join(words)
+
+
+class Checkpoint:
+    """A training run's state after its last whole epoch, in one file, written atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def save(self, epoch, minutes, model, ema, optimiser, generator, rng) -> None:
+        state = {
+            "epoch": epoch,
+            "minutes": minutes,
+            "model": model.state_dict(),
+            "ema": ema.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": rng.bit_generator.state,
         }
-    if not quiet:
-        tqdm.write(f"teacher: {len(unlabelled)} unlabelled photos labelled")
-    return probabilities, record
+        partial = self.path.with_suffix(".partial")
+        torch.save(state, partial)
+        os.replace(partial, self.path)
+
+    def restore(self, model, ema, optimiser, generator, rng, device) -> tuple[int, float]:
+        """Load the saved state into the given objects: (epochs done, minutes spent); (0, 0)
+        when there is nothing to resume."""
+        if not self.path.is_file():
+            return 0, 0.0
+        state = torch.load(self.path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimiser.load_state_dict(state["optimiser"])
+        generator.set_state(state["generator"].cpu())
+        torch.set_rng_state(state["torch_rng"].cpu())
+        rng.bit_generator.state = state["numpy_rng"]
+        return int(state["epoch"]), float(state["minutes"])
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _run_key(config: TrainConfig, spec: InputSpec, train: FaceSet) -> str:
+    """What makes two runs the same run: their config (but the device), input and faces."""
+    fields = {k: v for k, v in asdict(config).items() if k != "device"}
+    digest = hashlib.sha256(json.dumps([fields, asdict(spec)], sort_keys=True).encode())
+    for name, label in zip(train.names, train.labels, strict=True):
+        digest.update(f"{name}|{label}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def _margins(spec: InputSpec) -> tuple[int, int]:

@@ -2,19 +2,42 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from pipeline.classify import GenderClassifier
 from pipeline.errors import WeightsError
+from pipeline.training import classifier as training
 from pipeline.training.classifier import TrainConfig, learning_rate, train_classifier
-from pipeline.training.dataset import celeba_split, list_sources
+from pipeline.training.dataset import celeba_split, held_out_photos, list_sources
+from pipeline.types import Gender
 
 
-def test_sources_and_splits(tiny_data):
+def test_sources_take_labels_from_the_attribute_table(tiny_data):
     sources = list_sources(tiny_data)
-    splits = {s.split for s in sources}
-    assert splits <= {"train", "val", "test", "unlabelled"}
-    assert sum(s.split == "unlabelled" for s in sources) == 6
-    assert celeba_split("000001.jpg") == celeba_split("000001.jpg")
+    photos = {s.path.name: s for s in sources if s.kind == "photo"}
+    assert {s.split for s in sources} == {"train", "val", "test", "unlabelled"}
+    # `Male` labels 14 photos (4 more than labels.csv); the last two have no label
+    assert sorted(n for n, s in photos.items() if s.split == "unlabelled") == [
+        "000014.jpg",
+        "000015.jpg",
+    ]
+    assert photos["000012.jpg"].gender is Gender.MALE
+    assert photos["000013.jpg"].gender is Gender.FEMALE
+    # the labels.csv photos of the latent model's held-out half stay held out
+    for name, source in photos.items():
+        if int(name[:6]) < 10 and celeba_split(name) == "test":
+            assert source.split == "test"
+
+
+def test_held_out_photos_are_a_fixed_stratified_draw():
+    labels = {f"{i:06d}.jpg": Gender.MALE if i % 3 == 0 else Gender.FEMALE for i in range(3000)}
+    listed = set(list(labels)[:300])
+    held = held_out_photos(labels, listed, fraction=0.2, seed=7)
+    assert held == held_out_photos(dict(reversed(labels.items())), listed, fraction=0.2, seed=7)
+    assert held != held_out_photos(labels, listed, fraction=0.2, seed=8)
+    for gender, count in ((Gender.MALE, 1000), (Gender.FEMALE, 2000)):
+        assert sum(labels[n] is gender for n in held) == round(0.2 * count)
+    assert {n for n in listed if celeba_split(n) == "test"} <= held
 
 
 def test_learning_rate_schedule():
@@ -31,11 +54,10 @@ def test_train_writes_weights_that_load(tiny_data, tmp_path):
     assert set(card["accuracy_percent"]) == {"gender/val", "celeba held-out"}
     written = json.loads((tmp_path / "w" / "gender_classifier.json").read_text())
     assert written["sha256"] and written["training"]["seed"] == config.seed
-    assert "unlabelled CelebA" in written["training"]["data"]
-    teacher = written["training"]["teacher_model"]
-    assert teacher["photos"] == 6  # every unlabelled photo got the teacher's soft label
-    assert 0.0 < teacher["female_share"] < 1.0
-    assert set(teacher["celeba_held_out_percent"]) == {"overall", "male", "female"}
+    held_out = [s.path.name for s in list_sources(tiny_data) if s.split == "test"]
+    assert written["held_out"]["files"] == sorted(held_out)
+    assert "CelebA photos" in written["training"]["data"]
+    assert not list((tmp_path / "cache").glob("*.ckpt"))  # a finished run leaves none
     classifier = GenderClassifier.load(tmp_path / "w", device="cpu")
     probs = classifier.probabilities([np.zeros((256, 256, 3), np.uint8)])
     assert probs.shape == (1, 2) and np.isclose(probs.sum(), 1.0)
@@ -43,7 +65,7 @@ def test_train_writes_weights_that_load(tiny_data, tmp_path):
 
 def test_damaged_weights_are_refused(tiny_data, tmp_path):
     folder = tmp_path / "w"
-    config = TrainConfig(epochs=1, batch_size=16, teacher=False, device="cpu")
+    config = TrainConfig(epochs=1, batch_size=16, device="cpu")
     train_classifier(tiny_data, folder, config, cache_dir=tmp_path / "cache", quiet=True)
     weights = folder / "gender_classifier.pt"
     weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")
@@ -54,6 +76,31 @@ def test_damaged_weights_are_refused(tiny_data, tmp_path):
     (folder / "gender_classifier.json").write_text(json.dumps(card))
     with pytest.raises(WeightsError, match="v99"):
         GenderClassifier.load(folder, device="cpu")
+
+
+def test_a_stopped_run_resumes_where_it_stopped(tiny_data, tmp_path, monkeypatch):
+    """Stopped after its first epoch and run again, training ends with the weights an
+    unstopped run writes."""
+    config = TrainConfig(epochs=2, batch_size=16, device="cpu")
+    whole = tmp_path / "whole"
+    train_classifier(tiny_data, whole, config, cache_dir=tmp_path / "c1", quiet=True)
+
+    saved = training.Checkpoint.save
+
+    def save_then_stop(self, *args, **kwargs):
+        saved(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.Checkpoint, "save", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        train_classifier(tiny_data, tmp_path / "stopped", config, tmp_path / "c2", quiet=True)
+    assert len(list((tmp_path / "c2").glob("classifier-*.ckpt"))) == 1
+    monkeypatch.setattr(training.Checkpoint, "save", saved)
+    resumed = tmp_path / "resumed"
+    train_classifier(tiny_data, resumed, config, cache_dir=tmp_path / "c2", quiet=True)
+    a = torch.load(whole / "gender_classifier.pt", weights_only=True)
+    b = torch.load(resumed / "gender_classifier.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def run_cli(*args: object) -> int:
