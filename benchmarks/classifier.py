@@ -1,18 +1,31 @@
-"""Gender classifier: held-out accuracy and faces per second at batch 1, 8 and 32.
+"""Gender classifier, end to end: held-out photos through `faceanon classify`, every photo
+counted; and the classifier's speed at batch 1, 8 and 32.
 
-    .venv/bin/python benchmarks/classifier.py [--data ../shared/data] [--device auto]
+    .venv/bin/python benchmarks/classifier.py [--data ../shared/data] [--against DIR]
+                                              [--photos N] [--device auto]
 
-Accuracy is measured on the faces no training run saw (gender/val and the CelebA 'test' half),
-aligned by the pipeline itself, with the shipped float16 weights. Speed is the classifier call
-alone (window cut, normalisation, network with mirror averaging) on 256-pixel aligned crops,
-median of repeated runs, measured in this run; the table also gives the ResNet-18 at 224×224
-(the study's input size) as the baseline, measured in the same run.
+Accuracy: the held-out CelebA photos (`dataset.held_out_photos`: no training run saw them) go
+through one `faceanon classify --format json` command, as a user runs it. A photo counts as right
+when its largest face gets the photo's CelebA `Male` label; a photo where no face is found counts
+as wrong. Printed per class: overall (every photo), on the photos where a face was found, and
+the share found; for all held-out photos, and for the labels.csv half that earlier models held
+out too. `--against DIR` runs the same command with the weights in DIR (e.g. the previous
+release's) as the baseline, in the same run: compare the two on that half, since earlier
+weights may have trained on the rest. Then gender/val, the tight crops held
+out, aligned as in training (the classifier alone, no detector).
+
+Speed: the classifier call alone (window cut, normalisation, network with mirror averaging) on
+256-pixel aligned crops, median of repeated runs; baseline: the ResNet-18 at 224×224 (the
+study's input size), measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,29 +33,86 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-from pipeline.classify import GenderClassifier
-from pipeline.resnet import ResNet18
+from pipeline.classify import GenderClassifier  # noqa: E402
+from pipeline.resnet import ResNet18  # noqa: E402
+from pipeline.training.dataset import PHOTO, list_sources, never_fitted  # noqa: E402
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT_DATA = ROOT.parent / "shared" / "data"
+GENDERS = ("male", "female")
 
 
-def accuracy(classifier: GenderClassifier, data: Path) -> None:
+def classify_photos(photos: list[Path], device: str, weights: Path | None) -> tuple[dict, float]:
+    """{photo: verdict of its largest face, or "none"} from one `faceanon classify` command,
+    and the command's seconds."""
+    env = dict(os.environ)
+    if weights is not None:
+        env["FACEANON_WEIGHTS"] = str(weights)
+    command = [str(ROOT / ".venv" / "bin" / "faceanon"), "classify", "--format", "json"]
+    command += ["--device", device, *map(str, photos)]
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    verdicts = {}
+    for record in json.loads(done.stdout):
+        faces = record["faces"]  # largest first
+        verdicts[Path(record["file"])] = faces[0]["gender"] if faces else "none"
+    return verdicts, seconds
+
+
+def end_to_end_row(name: str, labels: dict[Path, str], verdicts: dict[Path, str]) -> str:
+    cells = []
+    for wanted in (None, *GENDERS):
+        photos = [p for p, g in labels.items() if wanted is None or g == wanted]
+        found = [p for p in photos if verdicts[p] != "none"]
+        right = sum(verdicts[p] == labels[p] for p in photos)
+        cells += [100 * right / len(photos), 100 * right / max(1, len(found))]
+        cells += [100 * len(found) / len(photos)] if wanted is None else []
+    overall, on_found, found_share, male, male_found, female, female_found = cells
+    return (
+        f"{name:<22}{overall:>9.2f}{male:>7.2f}{female:>8.2f}{on_found:>11.2f}"
+        f"{male_found:>7.2f}{female_found:>8.2f}{found_share:>8.2f}"
+    )
+
+
+def end_to_end(data: Path, device: str, against: Path | None, limit: int | None) -> None:
+    sources = [s for s in list_sources(data) if s.kind == PHOTO and s.split == "test"]
+    sources = sources[:limit] if limit else sources
+    labels = {s.path: s.gender.value for s in sources}
+    earlier = never_fitted(data)
+    older = {p: g for p, g in labels.items() if p.name in earlier}
+    runs = [("shipped", None)] + ([(f"against {against.name}", against)] if against else [])
+    verdicts = {}
+    for name, weights in runs:
+        verdicts[name], seconds = classify_photos(list(labels), device, weights)
+        print(f"\n{name}: {len(labels)} photos classified in {seconds:.0f} s")
+    for title, subset in (
+        (f"all {len(labels)} held-out CelebA photos", labels),
+        (
+            f"the {len(older)} of them every earlier model held out too (compare weights here)",
+            older,
+        ),
+    ):
+        print(f"\nend to end, `faceanon classify`: {title}")
+        print(f"{'':<22}{'every photo (%)':>24}{'photos with a face (%)':>26}{'found':>8}")
+        print(f"{'weights':<22}{'overall':>9}{'male':>7}{'female':>8}{'overall':>11}{'male':>7}"
+              f"{'female':>8}{'(%)':>8}")  # fmt: skip
+        for name, _ in runs:
+            print(end_to_end_row(name, subset, verdicts[name]))
+
+
+def crops_accuracy(classifier: GenderClassifier, data: Path) -> None:
     from pipeline.training.classifier import CROP_SIZE, accuracy_table
     from pipeline.training.facecache import prepare_faces
 
-    faces = prepare_faces(data, size=CROP_SIZE)
-    print("\nheld-out accuracy (percent)")
-    print(f"{'set':<18}{'faces':>7}{'overall':>9}{'male':>8}{'female':>8}")
-    for name, split in (("gender/val", "val"), ("celeba held-out", "test")):
-        table = accuracy_table(
-            classifier.model, classifier.spec, faces.where(split), classifier.device
-        )
-        print(
-            f"{name:<18}{table['count']:>7}{table['overall']:>9.2f}{table['male']:>8.2f}"
-            f"{table['female']:>8.2f}"
-        )
+    faces = prepare_faces(data, size=CROP_SIZE, splits={"val"}, quiet=True)
+    table = accuracy_table(classifier.model, classifier.spec, faces.where("val"), classifier.device)
+    print(
+        f"\ngender/val tight crops ({table['count']} aligned): {table['overall']:.2f} % overall, "
+        f"male {table['male']:.2f} %, female {table['female']:.2f} %"
+    )
 
 
 def per_face_ms(run, crops, repeats: int) -> float:
@@ -78,6 +148,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--against", type=Path, default=None, help="baseline weights folder")
+    parser.add_argument("--photos", type=int, default=None, help="default: every held-out one")
     args = parser.parse_args()
     classifier = GenderClassifier.load(device=args.device)
     spec = classifier.spec
@@ -86,10 +158,11 @@ def main() -> None:
         f"{spec.window} of the aligned crop"
     )
     speed(classifier, classifier.device)
-    if (args.data / "gender").is_dir():
-        accuracy(classifier, args.data)
-    else:
+    if not (args.data / "celeba" / "images").is_dir():
         print(f"\n(no face data at {args.data}: accuracy skipped)")
+        return
+    end_to_end(args.data, args.device, args.against, args.photos)
+    crops_accuracy(classifier, args.data)
 
 
 if __name__ == "__main__":

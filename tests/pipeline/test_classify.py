@@ -103,8 +103,8 @@ def test_gpu_and_cpu_agree(synthetic_faces):
 
 @pytest.fixture(scope="module")
 def held_out_table(classifier, shared_data, tmp_path_factory) -> dict:
-    """Accuracy on the labelled CelebA half no training run saw, aligned by the pipeline itself
-    (just those files are aligned, into a temporary cache)."""
+    """Accuracy on the held-out CelebA photos (listed on the card; no training run saw them),
+    aligned by the pipeline itself (just those files are aligned, into a temporary cache)."""
     from pipeline.training.classifier import accuracy_table
     from pipeline.training.facecache import prepare_faces
 
@@ -113,21 +113,64 @@ def held_out_table(classifier, shared_data, tmp_path_factory) -> dict:
     return accuracy_table(classifier.model, classifier.spec, faces.where("test"), classifier.device)
 
 
+def test_card_lists_the_held_out_photos(classifier, shared_data):
+    from pipeline.training.dataset import list_sources
+
+    held_out = sorted(s.path.name for s in list_sources(shared_data) if s.split == "test")
+    assert classifier.card["held_out"]["files"] == held_out
+
+
 @pytest.mark.slow
 def test_held_out_accuracy_does_not_regress(held_out_table):
-    """The shipped weights measured 96.8 % male / 98.1 % female here; a retrain that falls
-    below 96 % in either class is a regression."""
-    assert held_out_table["count"] > 500
+    """The shipped weights measured 96.9 % male / 98.2 % female here (2,114 aligned faces); a
+    retrain that falls below 96 % in either class is a regression."""
+    assert held_out_table["count"] > 2000
     assert min(held_out_table[g.value] for g in Gender) >= 96.0, held_out_table
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="target not met yet: the shipped weights reach 97.4 % overall, 96.8 % male / 98.1 % "
-    "female on these faces (see weights/gender_classifier.json)",
+    reason="target not met yet: the shipped weights reach 97.7 % overall, 96.9 % male / "
+    "98.2 % female on these faces (see weights/gender_classifier.json)",
 )
 def test_held_out_accuracy_meets_target(held_out_table):
-    """The issue's target: ≥ 98 % overall and ≥ 97 % in each class."""
-    assert held_out_table["overall"] >= 98.0, held_out_table
-    assert min(held_out_table[g.value] for g in Gender) >= 97.0, held_out_table
+    """The issue's target on the faces the pipeline finds: ≥ 98.5 % overall, ≥ 98 % a class."""
+    assert held_out_table["overall"] >= 98.5, held_out_table
+    assert min(held_out_table[g.value] for g in Gender) >= 98.0, held_out_table
+
+
+@pytest.fixture(scope="module")
+def end_to_end(classifier, shared_data) -> dict[str, float]:
+    """`faceanon classify`'s own path over every held-out photo: the share of photos (per
+    class and overall) whose largest face gets CelebA's label; no face found counts as wrong."""
+    from pipeline.detect import PHOTO_DETECTOR, FaceDetector
+    from pipeline.training.dataset import list_sources
+    from stream.classifyjob import classify_files
+
+    sources = [s for s in list_sources(shared_data) if s.kind == "photo" and s.split == "test"]
+    records = classify_files([s.path for s in sources], FaceDetector(PHOTO_DETECTOR), classifier)
+    right = np.array(
+        [
+            bool(r["faces"]) and r["faces"][0]["gender"] == s.gender.value
+            for s, r in zip(sources, records, strict=True)
+        ]
+    )
+    genders = np.array([s.gender.value for s in sources])
+    shares = {g.value: 100 * float(right[genders == g.value].mean()) for g in Gender}
+    return {"overall": 100 * float(right.mean()), **shares, "photos": len(sources)}
+
+
+@pytest.mark.slow
+def test_every_held_out_photo_counts_and_does_not_regress(end_to_end):
+    """Measured 97.45 % overall (male 96.7 %, female 98.0 %) over 2,154 photos."""
+    assert end_to_end["photos"] > 2000
+    assert end_to_end["overall"] >= 97.0, end_to_end
+    assert min(end_to_end[g.value] for g in Gender) >= 96.0, end_to_end
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="target not met yet: 97.45 % of every photo")
+def test_every_held_out_photo_counts_meets_target(end_to_end):
+    """The issue's end-to-end target: ≥ 98 % of every held-out photo."""
+    assert end_to_end["overall"] >= 98.0, end_to_end
