@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from .detect import FaceDetector
 from .landmarks import Landmarker
@@ -171,6 +170,9 @@ class FaceTracker:
         matched_tracks: set[int] = set()
         matched_detections: set[int] = set()
         if predicted and detections:
+            # imported here: scipy.optimize costs ~0.35 s at start-up, and only video tracks
+            from scipy.optimize import linear_sum_assignment
+
             cost = np.array([[1.0 - p.iou(d.box) for d in detections] for p in predicted])
             rows, cols = linear_sum_assignment(cost)
             for r, c in zip(rows, cols, strict=True):
