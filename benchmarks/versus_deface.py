@@ -80,7 +80,10 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
-        clips = [(p.name, cut(p, args.seconds, folder / p.stem)) for p in args.clips]
+        clips = []
+        for path in args.clips:
+            (folder / path.stem).mkdir()
+            clips.append((path.name, cut(path, args.seconds, folder / path.stem)))
         if not args.clips:
             for clip in ("hamilton_640x360.mp4", "radio_m_512.mp4"):
                 if (MEDIA / clip).is_file():
