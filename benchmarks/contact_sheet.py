@@ -48,9 +48,7 @@ def main() -> None:
 
     faces = prepare_faces(args.data, 192, args.cache_dir, quiet=True, splits={"test"})
     test = faces.where("test")
-    test = test.subset(
-        np.isin([Path(str(n)).name for n in test.names], list(never_fitted(args.data)))
-    )
+    test = test.of_files(never_fitted(args.data))
     pick = np.random.default_rng(0).permutation(len(test))[: args.faces]
     cases = load_cases(args.data, test.names[pick], test.labels[pick], quiet=True)
     classifier = GenderClassifier.load(device="cpu")

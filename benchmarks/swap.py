@@ -75,9 +75,7 @@ def main() -> None:
     pull = swapper.identity_pull
     faces = prepare_faces(args.data)
     test, val = faces.where("test"), faces.where("val")
-    test = test.subset(
-        np.isin([Path(str(n)).name for n in test.names], list(never_fitted(args.data)))
-    )
+    test = test.of_files(never_fitted(args.data))
     names = list(test.names) + list(val.names)
     labels = list(test.labels) + list(val.labels)
     cases = load_cases(args.data, np.array(names[: args.faces]), np.array(labels[: args.faces]))

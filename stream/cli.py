@@ -101,8 +101,6 @@ def video(
     quiet: bool,
 ) -> None:
     """Anonymize one recorded video (any format FFmpeg reads)."""
-    from dataclasses import replace
-
     from .report import write_report
     from .video_io import probe_video
     from .videojob import anonymize_video, check_video_output, video_report
@@ -172,8 +170,6 @@ def webcam(
 ) -> None:
     """Live anonymized preview of a camera or stream (keys: q quit, space pause, o overlay,
     s side by side). Ctrl-C also stops it; a recording is kept."""
-    from dataclasses import replace
-
     from .camera import check_source
     from .report import write_report
     from .videojob import check_video_output
@@ -310,8 +306,6 @@ def train_classifier_command(
     quiet: bool,
 ) -> None:
     """Train the ResNet-18 gender classifier and write it to OUT."""
-    from dataclasses import replace
-
     from pipeline.training.classifier import TrainConfig, train_classifier
 
     _check_data(data)
@@ -372,8 +366,6 @@ def fit_swapper_command(
 ) -> None:
     """Fit the latent face model, choose its default strength and identity pull, and write it
     to OUT."""
-    from dataclasses import replace
-
     from pipeline.training.latent_fit import FitConfig, fit_swapper, recalibrate_strength
 
     _check_data(data)

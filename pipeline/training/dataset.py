@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import zlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +52,10 @@ def celeba_split(name: str) -> str:
 def never_fitted(root: Path) -> set[str]:
     """The held-out photos the latent model was never fitted on either (its fit predates the
     larger hold-out): the labels.csv photos of `celeba_split` "test"."""
-    listed = _read_labels(Path(root) / "celeba" / "labels.csv")
+    return _crc_test_half(_read_labels(Path(root) / "celeba" / "labels.csv"))
+
+
+def _crc_test_half(listed: Collection[str]) -> set[str]:
     return {name for name in listed if celeba_split(name) == "test"}
 
 
@@ -65,11 +69,12 @@ def held_out_photos(
     `celeba_split` "test", plus a seeded random draw of the others up to `fraction` of the
     class. The same labels give the same set."""
     rng = np.random.default_rng(seed)
+    always = _crc_test_half(listed)
     held: set[str] = set()
     for gender in Gender:
         names = sorted(n for n, g in labels.items() if g is gender)
-        fixed = [n for n in names if n in listed and celeba_split(n) == "test"]
-        others = [n for n in names if n not in set(fixed)]
+        fixed = [n for n in names if n in always]
+        others = [n for n in names if n not in always]
         wanted = max(0, round(fraction * len(names)) - len(fixed))
         drawn = rng.choice(len(others), size=min(wanted, len(others)), replace=False)
         held.update(fixed)

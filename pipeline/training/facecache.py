@@ -61,6 +61,11 @@ class FaceSet:
             names=self.names[index],
         )
 
+    def of_files(self, files: Collection[str]) -> FaceSet:
+        """The faces whose source file's name (without its folder) is in `files`."""
+        wanted = set(files)
+        return self.subset(np.array([Path(str(n)).name in wanted for n in self.names], bool))
+
     def where(self, split: str, labelled: bool = True) -> FaceSet:
         keep = self.splits == split
         if labelled:
