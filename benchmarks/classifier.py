@@ -14,7 +14,7 @@ release's) as the baseline, in the same run: compare the two on that half, since
 weights may have trained on the rest. Then gender/val, the tight crops held
 out, aligned as in training (the classifier alone, no detector).
 
-Speed: the classifier call alone (window cut, normalisation, network with mirror averaging) on
+Speed: the classifier call alone (window cut, normalisation, one pass of the network) on
 256-pixel aligned crops, median of repeated runs; baseline: the ResNet-18 at 224×224 (the
 study's input size), measured in the same run.
 """

@@ -16,6 +16,8 @@ COVER_EXPAND = 1.8  # ellipse size relative to the face box: its corners stay fu
 RIM = 0.12  # the soft outer part of the ellipse, as a fraction of its radius
 BLOCKS = 6  # the coarse grid across the covered region
 NOISE_SIGMA = 14.0
+UNIFORM_BYTE_SD = 73.9  # the standard deviation of a uniform random byte
+SMOOTH_GRID = 4  # grid cells per block where the blocks are smoothed
 
 
 def cover_region(box: Box, frame_shape: tuple[int, ...]) -> Box | None:
@@ -45,18 +47,25 @@ def obscure(frame: np.ndarray, box: Box, rng: np.random.Generator | None = None)
     )
     roi = frame[top:bottom, left:right]
     h, w = roi.shape[:2]
+    # The blocks are smoothed on a small grid (half a block's sigma) and then enlarged: the
+    # same soft cover as blurring at full size, at a fraction of the cost on large faces.
     coarse = cv2.resize(roi, (BLOCKS, BLOCKS), interpolation=cv2.INTER_AREA)
-    cover = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    cover = cv2.GaussianBlur(cover, (0, 0), sigmaX=max(1.0, min(w, h) / (2 * BLOCKS)))
-    cover += rng.normal(0.0, NOISE_SIGMA, cover.shape).astype(np.float32)
+    grid = BLOCKS * SMOOTH_GRID
+    fine = cv2.resize(coarse, (grid, grid), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    fine = cv2.GaussianBlur(fine, (0, 0), sigmaX=SMOOTH_GRID / 2, borderType=cv2.BORDER_REPLICATE)
+    cover = cv2.resize(fine, (w, h), interpolation=cv2.INTER_LINEAR)
+    # Uniform noise of NOISE_SIGMA's spread (from raw random bytes: a fifth of the time of
+    # Gaussian draws, and no easier to undo).
+    noise = np.frombuffer(rng.bytes(cover.size), np.uint8).reshape(cover.shape)
+    cover += (noise.astype(np.float32) - 127.5) * np.float32(NOISE_SIGMA / UNIFORM_BYTE_SD)
+    cover = np.clip(cover, 0, 255).astype(np.uint8)
 
     # Ellipse in frame coordinates around the (unclipped) grown box, soft only at its rim.
     cx, cy = box.center
     cy -= 0.05 * box.height
     ax, ay = box.width * COVER_EXPAND / 2, box.height * COVER_EXPAND / 2
-    ys, xs = np.mgrid[top:bottom, left:right].astype(np.float32)
-    r = np.sqrt(((xs - cx) / ax) ** 2 + ((ys - cy) / ay) ** 2)
-    alpha = np.clip((1.0 - r) / RIM, 0.0, 1.0)[..., None]
-    mixed = roi * (1 - alpha) + cover * alpha
-    roi[...] = np.clip(np.round(mixed), 0, 255).astype(np.uint8)
+    dx = ((np.arange(left, right, dtype=np.float32) - cx) / ax) ** 2
+    dy = ((np.arange(top, bottom, dtype=np.float32) - cy) / ay) ** 2
+    alpha = np.clip((1.0 - np.sqrt(dy[:, None] + dx[None, :])) / RIM, 0.0, 1.0)
+    roi[...] = cv2.blendLinear(cover, roi, alpha, 1.0 - alpha)
     return frame

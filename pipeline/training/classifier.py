@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from ..classify import CARD_KIND, CARD_NAME, CARD_VERSION, CLASSES, InputSpec, mirror_logits
+from ..classify import CARD_KIND, CARD_NAME, CARD_VERSION, CLASSES, InputSpec
 from ..device import resolve_device
 from ..resnet import ResNet18
 from ..weights import write_card
@@ -91,14 +91,14 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
 def accuracy_table(
     model: ResNet18, spec: InputSpec, faces: FaceSet, device: torch.device, batch_size: int = 256
 ) -> dict[str, float]:
-    """Overall and per-class accuracy (percent) with mirror averaging, as the pipeline runs."""
+    """Overall and per-class accuracy (percent), one pass a face, as the pipeline runs."""
     model.eval()
     predictions = []
     with torch.inference_mode():
         for start in range(0, len(faces), batch_size):
             windows = spec.windows(np.asarray(faces.crops[start : start + batch_size]))
             x = spec.normalise(torch.from_numpy(windows).to(device))
-            logits = mirror_logits(model, x)
+            logits = model(x)
             predictions.append(logits.argmax(1).cpu().numpy())
     predicted = np.concatenate(predictions) if predictions else np.zeros(0, int)
     labels = faces.labels.astype(int)
@@ -240,7 +240,7 @@ def train_classifier(
         "accuracy_percent": results,
         "measured": "faceanon train classifier: held-out faces aligned by the pipeline's own "
         "detector/landmarks/align (photos where no face was found are not counted here; "
-        "benchmarks/classifier.py counts them); prediction averaged with the mirror image; "
+        "benchmarks/classifier.py counts them); one pass a face, as the pipeline runs; "
         "float16 weights as shipped",
     }
     write_card(out_dir, CARD_NAME, CARD_KIND, CARD_VERSION, weights_path, **card)

@@ -122,7 +122,7 @@ def test_card_lists_the_held_out_photos(classifier, shared_data):
 
 @pytest.mark.slow
 def test_held_out_accuracy_does_not_regress(held_out_table):
-    """The shipped weights measured 96.9 % male / 98.2 % female here (2,114 aligned faces); a
+    """The shipped weights measured 97.2 % male / 98.1 % female here (2,114 aligned faces); a
     retrain that falls below 96 % in either class is a regression."""
     assert held_out_table["count"] > 2000
     assert min(held_out_table[g.value] for g in Gender) >= 96.0, held_out_table
@@ -131,8 +131,8 @@ def test_held_out_accuracy_does_not_regress(held_out_table):
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="target not met yet: the shipped weights reach 97.7 % overall, 96.9 % male / "
-    "98.2 % female on these faces (see weights/gender_classifier.json)",
+    reason="target not met yet: the shipped weights reach 97.7 % overall, 97.2 % male / "
+    "98.1 % female on these faces (see weights/gender_classifier.json)",
 )
 def test_held_out_accuracy_meets_target(held_out_table):
     """The issue's target on the faces the pipeline finds: ≥ 98.5 % overall, ≥ 98 % a class."""
@@ -163,14 +163,14 @@ def end_to_end(classifier, shared_data) -> dict[str, float]:
 
 @pytest.mark.slow
 def test_every_held_out_photo_counts_and_does_not_regress(end_to_end):
-    """Measured 97.45 % overall (male 96.7 %, female 98.0 %) over 2,154 photos."""
+    """Measured 97.54 % overall (male 97.1 %, female 97.9 %) over 2,154 photos."""
     assert end_to_end["photos"] > 2000
     assert end_to_end["overall"] >= 97.0, end_to_end
     assert min(end_to_end[g.value] for g in Gender) >= 96.0, end_to_end
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="target not met yet: 97.45 % of every photo")
+@pytest.mark.xfail(strict=True, reason="target not met yet: 97.54 % of every photo")
 def test_every_held_out_photo_counts_meets_target(end_to_end):
     """The issue's end-to-end target: ≥ 98 % of every held-out photo."""
     assert end_to_end["overall"] >= 98.0, end_to_end
