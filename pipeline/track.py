@@ -7,8 +7,9 @@ the face stays covered (swapped, or blurred if the fit is implausible) for `max_
 rather than flashing raw. Between detection frames, the next detection frame's faces (when the
 caller has them: a recorded file is read ahead) that no track follows yet start their tracks at
 once, so a face that walks in is covered from the first frame, not from the next detection.
-A track's gender is averaged over its first frames and then held, so a face never changes
-direction mid-clip.
+A track's gender is voted over its first detection frames (its first frame, then one vote per
+detection frame: spread-out frames disagree more usefully than consecutive ones, and a frame's
+new votes share one classifier call) and then held, so a face never changes direction mid-clip.
 
 Between confirmations a track moves with the image: its landmarks are followed from the previous
 frame by pyramidal Lucas-Kanade optical flow (one call per frame for all tracks) and the box
@@ -43,13 +44,14 @@ from .types import Box, Detection, Face, Gender, Verdict
 class TrackerConfig:
     """`detect_every`: run the detector on every k-th frame; `max_misses`: detection rounds a
     track is kept (and its face covered) after the detector last confirmed it; `vote_frames`:
-    frames whose verdicts decide a track's gender; `lock_confidence`: decide early once sure."""
+    votes (one a detection frame) that decide a track's gender; `lock_confidence`: decide early
+    once sure."""
 
     detect_every: int = 1
     max_misses: int = 15
     lost_misses: int = 2  # detection rounds a lost track stays covered without the detector
     min_iou: float = 0.2
-    vote_frames: int = 8
+    vote_frames: int = 5
     lock_confidence: float = 0.9
     # frames between identity readouts of one track (a readout: two descriptors, ≈260 ms)
     identity_every: int = 50
@@ -77,6 +79,7 @@ class Track:
     lost: bool = False
     female_votes: list[float] = field(default_factory=list)
     held: Verdict | None = None
+    running: Verdict | None = None  # the vote so far, until `held` is decided
     identity_at: int | None = None  # frame number of the last identity readout
 
     def moved(self, step: np.ndarray) -> None:
@@ -275,9 +278,14 @@ class FaceTracker:
         return due
 
     def held(self, face: Face) -> Verdict | None:
-        """The track's decided verdict (so the classifier can skip this face), if any."""
+        """The track's verdict when the classifier can skip this face: the decided one, or the
+        vote so far between detection frames; None: classify it."""
         track = self._track_of(face)
-        return track.held if track is not None else None
+        if track is None:
+            return None
+        if track.held is not None or self.frame_number % self.config.detect_every == 0:
+            return track.held
+        return track.running
 
     def decide(self, face: Face, found: Verdict) -> Verdict:
         """Count this frame's verdict towards the track's vote; return the running result."""
@@ -296,6 +304,7 @@ class FaceTracker:
         track.female_votes.append(p_female)
         mean = float(np.mean(track.female_votes))
         current = Verdict(Gender.FEMALE if mean >= 0.5 else Gender.MALE, max(mean, 1 - mean))
+        track.running = current
         enough = len(track.female_votes) >= self.config.vote_frames
         sure = len(track.female_votes) >= 2 and current.confidence >= self.config.lock_confidence
         if enough or sure:

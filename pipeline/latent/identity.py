@@ -92,26 +92,38 @@ def choose_identity(
     return replace(default, kind=kind, **{n: v for n, v in updates.items() if v is not None})
 
 
+class KSameGallery:
+    """The k-Same gallery split by class, with each code's squared norm worked out once."""
+
+    def __init__(self, codes: np.ndarray, labels: np.ndarray) -> None:
+        self.pools = {int(c): codes[labels == c] for c in np.unique(labels)}
+        self.norms = {c: (pool**2).sum(axis=1) for c, pool in self.pools.items()}
+
+    def means(self, queries: np.ndarray, targets: np.ndarray, k: int) -> np.ndarray:
+        """(n, d) the mean of the k codes of class `targets[i]` nearest each query."""
+        out = np.empty_like(queries, dtype=np.float32)
+        for target in np.unique(targets):
+            rows = np.flatnonzero(targets == target)
+            pool = self.pools.get(int(target), queries[:0])
+            if len(pool) < k:
+                raise InputError(
+                    f"the k-Same gallery holds {len(pool)} faces of a class, fewer than k={k}"
+                )
+            squared = (
+                (queries[rows] ** 2).sum(axis=1)[:, None]
+                - 2 * queries[rows] @ pool.T
+                + self.norms[int(target)][None, :]
+            )
+            nearest = np.argpartition(squared, k - 1, axis=1)[:, :k]
+            out[rows] = pool[nearest].mean(axis=1)
+        return out
+
+
 def k_same(
     queries: np.ndarray, targets: np.ndarray, gallery: np.ndarray, labels: np.ndarray, k: int
 ) -> np.ndarray:
     """(n, d) the mean of the k gallery codes of class `targets[i]` nearest each query."""
-    out = np.empty_like(queries, dtype=np.float32)
-    for target in np.unique(targets):
-        rows = np.flatnonzero(targets == target)
-        pool = gallery[labels == target]
-        if len(pool) < k:
-            raise InputError(
-                f"the k-Same gallery holds {len(pool)} faces of a class, fewer than k={k}"
-            )
-        squared = (
-            (queries[rows] ** 2).sum(axis=1)[:, None]
-            - 2 * queries[rows] @ pool.T
-            + (pool**2).sum(axis=1)[None, :]
-        )
-        nearest = np.argpartition(squared, k - 1, axis=1)[:, :k]
-        out[rows] = pool[nearest].mean(axis=1)
-    return out
+    return KSameGallery(gallery, labels).means(queries, targets, k)
 
 
 def dp_scale(clip: float, dims: int, epsilon: float) -> float:

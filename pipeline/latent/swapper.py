@@ -29,7 +29,7 @@ from ..device import resolve_device
 from ..errors import InputError
 from ..types import AlignedCrop, Gender
 from ..weights import read_card
-from .identity import IdentityMode, choose_identity, dp_release, k_same
+from .identity import IdentityMode, KSameGallery, choose_identity, dp_release
 from .model import LatentFaceModel, anchor_ring, control_points
 from .render_torch import render_on
 from .warp import affine_maps, remap_grid, triangle_labels
@@ -82,6 +82,7 @@ class LatentSwapper:
         self._skin = model.texture_weight > 0.5
         self._index = model.identity_index()
         self._sd = model.code_sd[self._index]
+        self._gallery = KSameGallery(model.gallery_codes, model.gallery_labels)
 
     @property
     def identity_pull(self) -> float:
@@ -259,9 +260,7 @@ class LatentSwapper:
             # replaces it, and the gender move (added by the caller) goes on from there: the
             # face's context (hair, jaw line, neck) stays its own, and a merely average face
             # of the new gender inside it would still read as the old one
-            means = k_same(
-                codes[:, index] / self._sd, targets, m.gallery_codes, m.gallery_labels, mode.k
-            )
+            means = self._gallery.means(codes[:, index] / self._sd, targets, mode.k)
             moves[:, index] = means * self._sd - codes[:, index]
             return moves
         rngs = [

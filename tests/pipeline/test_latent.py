@@ -11,7 +11,7 @@ import torch
 from pipeline.align import align_face
 from pipeline.classify import GenderClassifier
 from pipeline.detect import FaceDetector
-from pipeline.latent.model import LatentFaceModel, anchor_ring, control_points
+from pipeline.latent.model import LatentFaceModel, anchor_ring, control_points, few_rows_product
 from pipeline.latent.swapper import LatentSwapper, default_identity, render, smooth_maps
 from pipeline.latent.synth import sample_face
 from pipeline.types import Gender
@@ -20,6 +20,16 @@ from pipeline.types import Gender
 @pytest.fixture(scope="module")
 def swapper() -> LatentSwapper:
     return LatentSwapper.load()
+
+
+@pytest.mark.parametrize("rows", [0, 1, 3, 8, 9])
+def test_few_rows_product_is_the_matrix_product(rows):
+    rng = np.random.default_rng(rows)
+    a = rng.standard_normal((rows, 40)).astype(np.float32)
+    b = rng.standard_normal((40, 300)).astype(np.float32)
+    out = few_rows_product(a, b)
+    assert out.shape == (rows, 300)
+    assert np.allclose(out, a @ b, atol=1e-4)
 
 
 @pytest.fixture(scope="module")

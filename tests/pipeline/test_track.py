@@ -96,6 +96,34 @@ def test_verdict_is_held_after_the_first_frames(face_frame, swapper):
     assert classifier.calls <= TrackerConfig().vote_frames
 
 
+class UnsureClassifier:
+    """Never sure (0.6): a track keeps voting until `vote_frames` votes are in."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def classify(self, crops):
+        self.calls += 1
+        return [Verdict(Gender.FEMALE, 0.6) for _ in crops]
+
+
+def test_votes_are_taken_on_detection_frames_only(face_frame, swapper):
+    """Between detection frames a track keeps its vote so far, unclassified: with detection
+    every 4th frame, 5 votes take frames 0, 4, 8, 12 and 16, and then the verdict is held."""
+    classifier = UnsureClassifier()
+    config = TrackerConfig(detect_every=4, vote_frames=5)
+    pipeline = FacePipeline(
+        FaceDetector(), Landmarker(), classifier, swapper, PipelineOptions(identity=False),
+        tracking=config,
+    )  # fmt: skip
+    calls = []
+    for frame in moving_clip(face_frame, count=24, step=2):
+        result = pipeline.process(frame)
+        assert result.faces[0].verdict.gender is Gender.FEMALE
+        calls.append(classifier.calls)
+    assert calls == [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4] + [5] * 8
+
+
 def test_detection_every_third_frame_still_follows_the_face(face_frame):
     detector = BlinkingDetector(set())
     tracker = FaceTracker(detector, Landmarker(), TrackerConfig(detect_every=3))
