@@ -12,17 +12,18 @@ detection frame: spread-out frames disagree more usefully than consecutive ones,
 new votes share one classifier call) and then held, so a face never changes direction mid-clip.
 
 Between confirmations a track moves with the image: its landmarks are followed from the previous
-frame by pyramidal Lucas-Kanade optical flow (one call per frame for all tracks) and the box
-moves by their median motion, capped at a fraction of the box's size per frame. The landmarks
-are then re-fitted in a box that keeps the size of the detector's last box, so a fit that
-spreads cannot feed on itself. A track whose flow fails (the face left, or was covered), whose
-box leaves the frame, or whose fit spreads or shrinks beyond `max_spread` times the confirmed
-one, is *lost*: it stops moving and its last region is covered (never swapped) until the
-detector has looked there `lost_misses` more times without finding a face (or finds it again).
-A lost track is usually a face that left or a cut to another shot: covering the spot for the
-full `max_misses` left blurred blobs on empty scenery for two seconds (hamilton clip: 631
-covered lost-track faces against 789 swaps); a face still there is found again by the next
-detection, which CenterFace makes likely.
+frame by pyramidal Lucas-Kanade optical flow (one call per frame for all tracks) and the box moves
+by their median motion, capped at a fraction of the box's size per frame. The landmarks are then re-
+fitted (keeping the flow-moved landmarks instead would save the fits of three frames in four, but
+left a doubled lip line on a talking head) in a box that keeps the size of the detector's last box,
+so a fit that spreads cannot feed on itself. A track whose flow fails (the face left, or was
+covered), whose box leaves the frame, or whose fit spreads or shrinks beyond `max_spread` times the
+confirmed one, is *lost*: it stops moving and its last region is covered (never swapped) until the
+detector has looked there `lost_misses` more times without finding a face (or finds it again). A
+lost track is usually a face that left or a cut to another shot: covering the spot for the full
+`max_misses` left blurred blobs on empty scenery for two seconds (hamilton clip: 631 covered lost-
+track faces against 789 swaps); a face still there is found again by the next detection, which
+CenterFace makes likely.
 """
 
 from __future__ import annotations
@@ -75,7 +76,6 @@ class Track:
     anchor_offset: np.ndarray  # that box's centre minus the landmarks' centre, when confirmed
     spread: float  # the landmarks' spread when confirmed (see _frame_of)
     misses: int = 0
-    frames: int = 0
     lost: bool = False
     female_votes: list[float] = field(default_factory=list)
     held: Verdict | None = None
@@ -227,7 +227,6 @@ class FaceTracker:
         track.anchor, track.anchor_offset, track.spread = box, np.array(box.center) - centre, spread
         track.face = Face.found(detection, points, track.id)
         track.misses, track.lost = 0, False
-        track.frames += 1
 
     def _follow(self, gray: np.ndarray, track: Track) -> None:
         """Re-fit landmarks inside the box the track predicts (no detector), within bounds;
@@ -246,7 +245,6 @@ class FaceTracker:
             return
         moved = _box_at(centre + track.anchor_offset, track.anchor)
         track.face = Face(box=moved, landmarks=points, score=track.face.score, track_id=track.id)
-        track.frames += 1
 
     @staticmethod
     def _lose(track: Track) -> None:
