@@ -14,7 +14,7 @@ new votes share one classifier call) and then held, so a face never changes dire
 Between confirmations a track moves with the image: its landmarks are followed from the previous
 frame by pyramidal Lucas-Kanade optical flow (one call per frame for all tracks) and the box
 moves by their median motion, capped at a fraction of the box's size per frame. The landmarks
-are then re- fitted (keeping the flow-moved landmarks instead would save the fits of three
+are then re-fitted (keeping the flow-moved landmarks instead would save the fits of three
 frames in four, but left a doubled lip line on a talking head) in a box that keeps the size of
 the detector's last box, so a fit that spreads cannot feed on itself. A track whose flow fails
 (the face left, or was covered), whose box leaves the frame, or whose fit spreads or shrinks
@@ -22,7 +22,7 @@ beyond `max_spread` times the confirmed one, is *lost*: it stops moving and its 
 covered (never swapped) until the detector has looked there `lost_misses` more times without
 finding a face (or finds it again). A lost track is usually a face that left or a cut to another
 shot: covering the spot for the full `max_misses` left blurred blobs on empty scenery for two
-seconds (hamilton clip: 631 covered lost- track faces against 789 swaps); a face still there is
+seconds (hamilton clip: 631 covered lost-track faces against 789 swaps); a face still there is
 found again by the next detection, which CenterFace makes likely.
 """
 
