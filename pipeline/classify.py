@@ -9,6 +9,7 @@ accurate on held-out CelebA (96.2 % against 97.0 %, same training).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,14 @@ class GenderClassifier:
         self.spec = spec
         self.device = device
         self.card = card
+        # One face alone (a photo, a new track) goes through a channels-last copy on the CPU:
+        # PyTorch sends a single small NCHW image down its slow im2col convolutions instead of
+        # oneDNN's (measured 25 against 10 ms, one thread); from two faces on NCHW is faster.
+        self._single = (
+            copy.deepcopy(self.model).to(memory_format=torch.channels_last)
+            if device.type == "cpu"
+            else None
+        )
 
     @classmethod
     def load(cls, weights_dir: Path | None = None, device: str = "auto") -> GenderClassifier:
@@ -107,8 +116,11 @@ class GenderClassifier:
             return np.zeros((0, len(CLASSES)), np.float32)
         windows = torch.from_numpy(self.spec.windows(images)).to(self.device)
         x = self.spec.normalise(windows)
+        model = self.model
+        if len(images) == 1 and self._single is not None:
+            model, x = self._single, x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            logits = self.model(x)
+            logits = model(x)
         return torch.softmax(logits, dim=1).cpu().numpy()
 
     def classify(self, crops: Sequence[AlignedCrop]) -> list[Verdict]:
