@@ -10,6 +10,7 @@ accurate on held-out CelebA (96.2 % against 97.0 %, same training).
 from __future__ import annotations
 
 import copy
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,7 +107,7 @@ class GenderClassifier:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             model.load_state_dict({k: v.float() for k, v in state.items()})
-        except (RuntimeError, OSError, ValueError) as error:
+        except (RuntimeError, OSError, ValueError, pickle.UnpicklingError) as error:
             raise WeightsError(f"{path.name} does not load as the classifier: {error}") from error
         return cls(model, spec, resolve_device(device), card)
 

@@ -294,12 +294,26 @@ def data_options(command: Callable[..., Any]) -> Callable[..., Any]:
     metavar="WxH",
     help="The network's input size (default 64x72, sized for a CPU; a GPU can afford more).",
 )
+@click.option(
+    "--init",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Start from these classifier weights (a .pt file): a fine-tune, e.g. at a finer input.",
+)
+@click.option(
+    "--learning-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Peak learning rate (default 0.1; a fine-tune wants less, e.g. 0.02).",
+)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 def train_classifier_command(
     data: Path,
     out: Path,
     epochs: int | None,
     input_size: str | None,
+    init: Path | None,
+    learning_rate: float | None,
     seed: int | None,
     device: str,
     cache_dir: Path | None,
@@ -309,10 +323,9 @@ def train_classifier_command(
     from pipeline.training.classifier import TrainConfig, train_classifier
 
     _check_data(data)
-    config = TrainConfig(device=device, input_size=_input_size(input_size))
-    config = replace(
-        config, **{k: v for k, v in {"epochs": epochs, "seed": seed}.items() if v is not None}
-    )
+    config = TrainConfig(device=device, input_size=_input_size(input_size), init=init)
+    chosen = {"epochs": epochs, "seed": seed, "learning_rate": learning_rate}
+    config = replace(config, **{k: v for k, v in chosen.items() if v is not None})
     card = train_classifier(data, out, config, cache_dir=cache_dir, quiet=quiet)
     for name, table in card["accuracy_percent"].items():
         click.echo(

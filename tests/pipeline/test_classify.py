@@ -3,6 +3,7 @@ accuracy on held-out real faces (shared data only)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -85,6 +86,17 @@ def test_a_card_for_another_model_is_refused(tmp_path):
     card["architecture"] = "resnet50"
     (tmp_path / "gender_classifier.json").write_text(json.dumps(card))
     with pytest.raises(WeightsError, match="cannot run"):
+        GenderClassifier.load(tmp_path, device="cpu")
+
+
+def test_weights_that_are_not_torch_files_are_refused(tmp_path):
+    """A file whose checksum matches its card but that is no torch file at all."""
+    shutil.copy(default_weights_dir() / "gender_classifier.json", tmp_path)
+    (tmp_path / "gender_classifier.pt").write_bytes(b"not a torch file")
+    card = json.loads((tmp_path / "gender_classifier.json").read_text())
+    card["sha256"] = hashlib.sha256(b"not a torch file").hexdigest()
+    (tmp_path / "gender_classifier.json").write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="does not load"):
         GenderClassifier.load(tmp_path, device="cpu")
 
 

@@ -130,3 +130,38 @@ def test_cli_refuses_a_bad_input_size(tiny_data, tmp_path, capsys, size):
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("faceanon: error: --input")
     assert not list(tmp_path.iterdir())
+
+
+def test_cli_fine_tunes_from_given_weights(tiny_data, tmp_path, capsys):
+    """`--init` starts from existing weights, read before the output replaces them, and the
+    card records what it started from. At a learning rate of 1e-9 the convolutions stay what
+    they were (a run from random weights would not come near them)."""
+    out = tmp_path / "w"
+    common = ["--data", tiny_data, "--device", "cpu", "--cache-dir", tmp_path / "cache", "--quiet"]
+    assert run_cli("train", "classifier", "--out", out, "--epochs", "1", *common) == 0
+    start = out / "gender_classifier.pt"
+    before = torch.load(start, weights_only=True)
+    digest = json.loads((out / "gender_classifier.json").read_text())["sha256"]
+    code = run_cli(
+        "train", "classifier", "--out", out, "--epochs", "1", "--init", start,
+        "--learning-rate", "1e-9", "--seed", "5", *common,
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    training = json.loads((out / "gender_classifier.json").read_text())["training"]
+    assert training["init"]["sha256"] == digest
+    assert training["init"]["command"] == "faceanon train classifier --data DATA --epochs 1"
+    assert training["command"].endswith("--learning-rate 1e-09 --init gender_classifier.pt")
+    after = torch.load(start, weights_only=True)
+    for name in ("conv1.weight", "layer4.1.conv2.weight", "fc.weight"):
+        assert torch.allclose(after[name].float(), before[name].float(), atol=2e-3), name
+
+
+def test_cli_refuses_weights_that_are_not_a_classifier(tiny_data, tmp_path, capsys):
+    bogus = tmp_path / "bogus.pt"
+    bogus.write_bytes(b"not torch")
+    code = run_cli(
+        "train", "classifier", "--data", tiny_data, "--out", tmp_path / "w", "--init", bogus,
+        "--device", "cpu", "--cache-dir", tmp_path / "cache", "--quiet",
+    )  # fmt: skip
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("faceanon: error:")
