@@ -74,6 +74,18 @@ class InputSpec:
         return ((x - mean) / std).contiguous()
 
 
+def load_weights(model: ResNet18, path: Path) -> None:
+    """Load a classifier weights file into `model`, in float32 (shipped files are float16); a
+    file that holds no such weights raises `WeightsError`."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(
+            {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        )
+    except (RuntimeError, OSError, ValueError, AttributeError, pickle.UnpicklingError) as error:
+        raise WeightsError(f"{path.name} does not load as the classifier: {error}") from error
+
+
 class GenderClassifier:
     """The trained ResNet-18, one pass a face. Averaging each face with its mirror image
     doubled the cost and did not help: 97.68 % with it, 97.73 % without, on the 2,114 aligned
@@ -104,11 +116,7 @@ class GenderClassifier:
             **{k: tuple(v) if isinstance(v, list) else v for k, v in card["input"].items()}
         )
         model = ResNet18(num_classes=len(CLASSES))
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict({k: v.float() for k, v in state.items()})
-        except (RuntimeError, OSError, ValueError, pickle.UnpicklingError) as error:
-            raise WeightsError(f"{path.name} does not load as the classifier: {error}") from error
+        load_weights(model, path)
         return cls(model, spec, resolve_device(device), card)
 
     def probabilities(self, images: Sequence[np.ndarray]) -> np.ndarray:

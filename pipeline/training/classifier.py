@@ -15,7 +15,6 @@ import hashlib
 import json
 import math
 import os
-import pickle
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -27,9 +26,8 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from ..classify import CARD_KIND, CARD_NAME, CARD_VERSION, CLASSES, InputSpec
+from ..classify import CARD_KIND, CARD_NAME, CARD_VERSION, CLASSES, InputSpec, load_weights
 from ..device import resolve_device
-from ..errors import WeightsError
 from ..resnet import ResNet18
 from ..weights import write_card
 from .augment import colour_jitter, degrade, jpeg, random_affine
@@ -153,7 +151,7 @@ def train_classifier(
     layout = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     model = ResNet18(num_classes=len(CLASSES))
     if config.init is not None:
-        _start_from(model, config.init)
+        load_weights(model, config.init)
     model = model.to(device).to(memory_format=layout)
     ema = AveragedModel(model, multi_avg_fn=warmed_up_ema(config.ema_decay), use_buffers=True)
     optimiser = torch.optim.SGD(
@@ -163,7 +161,8 @@ def train_classifier(
         nesterov=True,
         weight_decay=config.weight_decay,
     )
-    checkpoint = Checkpoint(cache_dir / f"classifier-{_run_key(config, spec, train)}.ckpt")
+    key = _run_key(config, spec, train, init["sha256"] if init else None)
+    checkpoint = Checkpoint(cache_dir / f"classifier-{key}.ckpt")
     first_epoch, minutes_before = checkpoint.restore(model, ema, optimiser, generator, rng, device)
     if first_epoch and not quiet:
         tqdm.write(f"resuming after epoch {first_epoch} from {checkpoint.path}")
@@ -275,17 +274,6 @@ def _command(config: TrainConfig, spec: InputSpec) -> str:
     return " ".join(words)
 
 
-def _start_from(model: ResNet18, path: Path) -> None:
-    """Load a classifier weights file into `model`, in float32 (shipped files are float16)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(
-            {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-        )
-    except (RuntimeError, OSError, ValueError, AttributeError, pickle.UnpicklingError) as error:
-        raise WeightsError(f"{path.name} does not load as classifier weights: {error}") from error
-
-
 def _init_entry(path: Path) -> dict:
     """What a fine-tune started from: the file's digest and, from the card beside it, the
     command that made it (so the chain of runs can be repeated)."""
@@ -337,11 +325,11 @@ class Checkpoint:
         self.path.unlink(missing_ok=True)
 
 
-def _run_key(config: TrainConfig, spec: InputSpec, train: FaceSet) -> str:
+def _run_key(config: TrainConfig, spec: InputSpec, train: FaceSet, init_sha256: str | None) -> str:
     """What makes two runs the same run: their config (but the device), input and faces."""
     fields = {k: v for k, v in asdict(config).items() if k not in ("device", "init")}
-    if config.init is not None:  # the starting weights themselves, wherever they lie
-        fields["init"] = hashlib.sha256(config.init.read_bytes()).hexdigest()
+    if init_sha256 is not None:  # the starting weights themselves, wherever they lie
+        fields["init"] = init_sha256
     digest = hashlib.sha256(json.dumps([fields, asdict(spec)], sort_keys=True).encode())
     for name, label in zip(train.names, train.labels, strict=True):
         digest.update(f"{name}|{label}\n".encode())
