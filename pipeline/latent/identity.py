@@ -119,13 +119,6 @@ class KSameGallery:
         return out
 
 
-def k_same(
-    queries: np.ndarray, targets: np.ndarray, gallery: np.ndarray, labels: np.ndarray, k: int
-) -> np.ndarray:
-    """(n, d) the mean of the k gallery codes of class `targets[i]` nearest each query."""
-    return KSameGallery(gallery, labels).means(queries, targets, k)
-
-
 def dp_scale(clip: float, dims: int, epsilon: float) -> float:
     """The Laplace scale Δ/ε, Δ = 2·C·d (L1 sensitivity of d coefficients clipped to ±C)."""
     return 2 * clip * dims / epsilon

@@ -11,10 +11,10 @@ from pipeline.align import align_face
 from pipeline.errors import InputError
 from pipeline.latent.identity import (
     IdentityMode,
+    KSameGallery,
     choose_identity,
     dp_release,
     dp_scale,
-    k_same,
 )
 from pipeline.latent.model import LatentFaceModel
 from pipeline.latent.swapper import LatentSwapper
@@ -34,13 +34,13 @@ def test_k_same_averages_the_k_nearest_faces_of_the_target_class():
     labels = np.repeat([0, 1], 20).astype(np.int8)
     queries = rng.normal(size=(3, 6)).astype(np.float32)
     targets = np.array([1, 0, 1])
-    out = k_same(queries, targets, gallery, labels, 4)
+    out = KSameGallery(gallery, labels).means(queries, targets, 4)
     for query, target, mean in zip(queries, targets, out, strict=True):
         pool = gallery[labels == target]
         nearest = np.argsort(((pool - query) ** 2).sum(axis=1))[:4]
         assert np.allclose(mean, pool[nearest].mean(axis=0), atol=1e-5)
     with pytest.raises(InputError, match="fewer than k"):
-        k_same(queries, targets, gallery, labels, 21)
+        KSameGallery(gallery, labels).means(queries, targets, 21)
 
 
 def test_dp_release_clips_and_adds_laplace_noise_of_the_stated_scale():
