@@ -15,6 +15,10 @@ default detector finds in an original counts, swapped or not. For each variant i
   distance between swapped faces and real held-out faces of the target gender (same count),
   over that of the unswapped faces (the same originals) to those real faces; and the spread
   ratio, the swapped faces' mean pairwise distance over the real faces';
+- paint: the mean grey-level change the output brings around the eyes of men turned women
+  (make-up) and on jaw, chin and upper lip of women turned men (stubble), at the original's
+  landmarks, over the faces the CLI swapped (negative: darker), mean and 10th percentile
+  (the most darkened tenth);
 - swap milliseconds per face (the report's swap timing).
 Contact sheets (original above output) go to the git-ignored OUT folder: they show research
 data and must never be committed.
@@ -43,6 +47,7 @@ from pipeline.align import align_face
 from pipeline.classify import GenderClassifier
 from pipeline.detect import DetectorConfig, FaceDetector
 from pipeline.landmarks import Landmarker
+from pipeline.latent.paint_guard import paint_change
 from pipeline.similarity import SAME_PERSON_DISTANCE, IdentityEncoder
 from pipeline.training.dataset import celeba_split
 from pipeline.types import Box, Gender
@@ -59,6 +64,7 @@ class Judged:
     descriptor: np.ndarray
     detected: bool
     gender: Gender
+    landmarks: np.ndarray  # where the judge fitted the face
 
 
 @dataclass
@@ -66,6 +72,7 @@ class Variant:
     name: str
     options: list[str]
     faces: dict[str, Judged] = field(default_factory=dict)
+    paint: dict[str, float] = field(default_factory=dict)  # grey levels, new gender's region
     report: dict = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -107,7 +114,8 @@ class Judge:
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         points = self.landmarker.fit(gray, judged)
         verdict = self.classifier.classify([align_face(image, points)])[0]
-        return Judged(self.encoder.descriptor(image, judged), detected, verdict.gender)
+        descriptor = self.encoder.descriptor(image, judged)
+        return Judged(descriptor, detected, verdict.gender, points)
 
 
 def run_cli(inputs: Path, out: Path, options: list[str]) -> tuple[dict, float]:
@@ -189,6 +197,12 @@ def figures(
         part = realism(variant, originals, kept, real, key, seed)
         out.update({f"{k}_of_swapped": v for k, v in part.items() if not k.startswith("frechet_")})
         out[f"frechet_ratio_{key}_of_swapped"] = part[f"frechet_ratio_{key}"]
+    for gender in Gender:
+        mine = [n for n in names if labels[n] is gender and n in swapped]
+        key = f"paint_{gender.value}_to_{gender.opposite.value}"
+        changes = [variant.paint[n] for n in mine]
+        out[key] = round(float(np.mean(changes)), 2) if mine else None
+        out[f"{key}_p10"] = round(float(np.percentile(changes, 10)), 2) if mine else None
     totals = variant.report.get("totals", {})
     swapped_faces = max(1, totals.get("swapped", 0))
     out["swap_ms_per_face"] = round(
@@ -293,6 +307,8 @@ def main() -> None:
         for face in originals:
             image = cv2.imread(str(folder / face))
             variant.faces[face] = judge.judge(image, boxes[face])
+            change = paint_change(cv2.imread(str(inputs / face)), image, originals[face].landmarks)
+            variant.paint[face] = change[labels[face].opposite]
         half = args.sheet_faces // 2
         sheet = [n for g in Gender for n in [m for m in originals if labels[m] is g][:half]]
         contact_sheet(args.out / f"sheet-{folder.name}.png", inputs, folder, sheet, boxes)
@@ -315,7 +331,7 @@ def judge_originals(
 ) -> tuple[dict[str, Box], dict[str, Judged]]:
     """Locate and judge every original once (kept in `cache`, under the git-ignored OUT, for
     the next run on the same photos with the same detector)."""
-    key = (names, judge_detector())
+    key = (names, judge_detector(), "landmarks")
     if cache.is_file():
         saved = pickle.loads(cache.read_bytes())
         if saved[0] == key:

@@ -45,16 +45,22 @@ def load_swapper(
     identity_mode: str | None = None,
     k: int | None = None,
     epsilon: float | None = None,
+    paint_limit: float | None = None,
 ) -> Swapper:
     """The named backend with its weights (from `weights_dir`, or the shipped ones);
     `identity_pull`, `identity_mode`, `k` and `epsilon` override the latent model's calibrated
-    identity replacement (no other backend has one)."""
+    identity replacement, `paint_limit` caps painted make-up and stubble (no other backend has
+    either)."""
     if name == "latent":
         from .latent.swapper import LatentSwapper
 
-        return LatentSwapper.load(weights_dir, device, identity_pull, identity_mode, k, epsilon)
+        return LatentSwapper.load(
+            weights_dir, device, identity_pull, identity_mode, k, epsilon, paint_limit=paint_limit
+        )
     if identity_pull is not None:
         raise InputError("--identity-pull applies to the latent swapper only")
+    if paint_limit is not None:
+        raise InputError("--paint-limit applies to the latent swapper only")
     if (identity_mode, k, epsilon) != (None, None, None):
         raise InputError("--identity-mode, --k and --epsilon apply to the latent swapper only")
     if name == "pix2pixhd":

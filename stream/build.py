@@ -47,6 +47,7 @@ class RunSettings:
     identity_mode: str | None = None  # latent swapper: pull, k-same or dp; None: calibrated
     k: int | None = None  # k-same: faces averaged; None: calibrated
     epsilon: float | None = None  # dp: privacy budget per face; None: calibrated
+    paint_limit: float | None = None  # latent swapper: most darkening painted; None: no limit
     device: str = "auto"
     swapper: str = "latent"
     weights_dir: Path | None = None  # the swapper's weights; None: the shipped ones
@@ -99,6 +100,7 @@ def build_pipeline(
             settings.identity_mode,
             settings.k,
             settings.epsilon,
+            settings.paint_limit,
         )
     encoder: IdentityEncoder | BackgroundIdentity | None = None
     if settings.identity and settings.mode == "swap":

@@ -76,6 +76,14 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         help="dp: privacy budget ε per face (implies --identity-mode dp; README: sensitivity).",
     )
     @click.option(
+        "--paint-limit",
+        type=click.FloatRange(0),
+        default=None,
+        help="Latent swapper: the most a swap may darken the eyes' surroundings of a new woman "
+        "(make-up) or jaw, chin and upper lip of a new man (stubble), in grey levels 0–255 "
+        "(default: no limit; README: what a limit costs).",
+    )
+    @click.option(
         "--device",
         type=click.Choice(DEVICES),
         default="auto",
@@ -133,6 +141,7 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         identity_mode: str | None,
         k: int | None,
         epsilon: float | None,
+        paint_limit: float | None,
         device: str,
         swapper: str,
         weights_dir: Path | None,
@@ -153,6 +162,7 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
             identity_mode=identity_mode,
             k=k,
             epsilon=epsilon,
+            paint_limit=paint_limit,
             device=device,
             swapper=swapper,
             weights_dir=weights_dir,

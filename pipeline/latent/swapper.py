@@ -31,6 +31,7 @@ from ..types import AlignedCrop, Gender
 from ..weights import read_card
 from .identity import IdentityMode, KSameGallery, choose_identity, dp_release
 from .model import LatentFaceModel, anchor_ring, control_points
+from .paint_guard import PaintGuard
 from .render_torch import render_on
 from .warp import affine_maps, remap_grid, triangle_labels
 
@@ -42,7 +43,9 @@ CARD_VERSION = 1
 class LatentSwapper:
     """`Swapper` over a fitted `LatentFaceModel` (a few milliseconds a face on the CPU).
     `render_device`: torch renders the warp there (`load` picks the GPU when there is one);
-    None: OpenCV on the CPU."""
+    None: OpenCV on the CPU. `paint_limit`: the most a swap may darken the eyes' surroundings
+    of a new woman or jaw, chin and upper lip of a new man, in grey levels (`PaintGuard`);
+    infinity: no limit (the default, chosen by measurement: README)."""
 
     name = "latent"
 
@@ -54,6 +57,7 @@ class LatentSwapper:
         render_device: torch.device | None = None,
         identity: IdentityMode | None = None,
         seed: int | None = None,
+        paint_limit: float = math.inf,
     ) -> None:
         self.model = model
         self.render_device = render_device
@@ -83,6 +87,9 @@ class LatentSwapper:
         self._index = model.identity_index()
         self._sd = model.code_sd[self._index]
         self._gallery = KSameGallery(model.gallery_codes, model.gallery_labels)
+        self._paint = PaintGuard(
+            model.mean_shape * model.texture_size, model.texture_size, paint_limit
+        )
 
     @property
     def identity_pull(self) -> float:
@@ -103,9 +110,10 @@ class LatentSwapper:
         k: int | None = None,
         epsilon: float | None = None,
         seed: int | None = None,
+        paint_limit: float | None = None,
     ) -> LatentSwapper:
         """The shipped (or `weights_dir`'s) model; the identity options override its
-        calibrated mode as `choose_identity` says."""
+        calibrated mode as `choose_identity` says; `paint_limit` None: no limit."""
         card, path = read_card(CARD_NAME, CARD_KIND, CARD_VERSION, weights_dir)
         chosen = resolve_device(device)
         render_device = chosen if chosen.type != "cpu" else None  # OpenCV is faster on a CPU
@@ -113,7 +121,8 @@ class LatentSwapper:
         identity = choose_identity(
             default_identity(model), identity_mode, identity_pull, k, epsilon
         )
-        return cls(model, card, None, render_device, identity, seed)
+        limit = math.inf if paint_limit is None else paint_limit
+        return cls(model, card, None, render_device, identity, seed, limit)
 
     def swap(
         self,
@@ -151,6 +160,7 @@ class LatentSwapper:
         if pull is not None:
             move = move + pull[0]
             texture = texture + pull[1]
+        texture = self._paint.apply(texture, gender.opposite)
         new_unit = unit + move
         src = control_points(unit, unit, size)
         dst = control_points(new_unit, unit, size)

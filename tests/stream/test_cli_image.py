@@ -209,3 +209,15 @@ def test_identity_modes_reach_the_swap_and_the_report(tmp_path, portrait):
         outputs[name] = pixels(out)
     assert np.abs(outputs["k3"] - outputs["pull"]).mean() > 0.05
     assert np.abs(outputs["dp"] - outputs["pull"]).mean() > 0.05
+
+
+def test_paint_limit_reaches_the_swap_and_the_report(tmp_path, portrait):
+    outputs = {}
+    for name, options in (("free", ()), ("capped", ("--paint-limit", "0"))):
+        out, report = tmp_path / f"{name}.png", tmp_path / f"{name}.json"
+        args = ("image", portrait, "-o", out, "--report", report, *options)
+        assert run_cli(*args, "--no-identity", "--quiet") == 0
+        settings = json.loads(report.read_text())["settings"]
+        assert settings["paint_limit"] == (0.0 if options else None)
+        outputs[name] = pixels(out)
+    assert np.abs(outputs["free"] - outputs["capped"]).mean() > 0.01

@@ -226,3 +226,12 @@ def test_no_partial_files_are_left(tmp_path, portrait):
     assert run_cli("image", portrait, "-o", out / "p.png", "--quiet") == 0
     assert sorted(p.name for p in out.iterdir()) == ["p.png"]
     assert np.asarray(Image.open(out / "p.png")).shape[2] == 3
+
+
+def test_paint_limit_is_checked(capsys, tmp_path, portrait):
+    out = tmp_path / "o.png"
+    code = run_cli("image", portrait, "-o", out, "--paint-limit", "-1")
+    assert_one_line_error(capsys, code, "paint-limit")
+    code = run_cli("image", portrait, "-o", out, "--swapper", "pix2pixhd", "--paint-limit", "3")
+    assert_one_line_error(capsys, code, "latent swapper only")
+    assert not out.exists()
