@@ -15,8 +15,9 @@ weights may have trained on the rest. Then gender/val, the tight crops held
 out, aligned as in training (the classifier alone, no detector).
 
 Speed: the classifier call alone (window cut, normalisation, one pass of the network) on
-256-pixel aligned crops, median of repeated runs; baseline: the ResNet-18 at 224×224 (the
-study's input size), measured in the same run.
+256-pixel aligned crops, median of repeated runs, as the CLI runs it (on the CPU: ONNX Runtime,
+`classify_onnx`) and on torch; baseline: the ResNet-18 at 224×224 (the study's input size),
+measured in the same run.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.classify import GenderClassifier  # noqa: E402
+from pipeline.classify import GenderClassifier, load_classifier  # noqa: E402
 from pipeline.resnet import ResNet18  # noqa: E402
 from pipeline.training.dataset import PHOTO, list_sources, never_fitted  # noqa: E402
 
@@ -134,14 +135,23 @@ def speed(classifier: GenderClassifier, device: torch.device) -> None:
         with torch.inference_mode():
             baseline(x.permute(0, 3, 1, 2).float() / 255)
 
+    served = load_classifier(device=device.type)  # what the CLI runs
+    runtime = "ONNX Runtime" if served is not classifier and device.type == "cpu" else "torch"
     print(f"\nspeed on {device} ({torch.get_num_threads()} threads), ms per face")
-    print(f"{'batch':>6}{'faceanon':>11}{'faces/s':>9}{'224² ResNet-18':>16}{'ratio':>7}")
+    print(
+        f"{'batch':>6}{'faceanon':>11}{'faces/s':>9}{'on torch':>10}{'224² ResNet-18':>16}"
+        f"{'ratio':>7}   (faceanon: {runtime}; ratio: 224² over faceanon)"
+    )
     for batch in (1, 8, 32):
         crops = [rng.integers(0, 255, (256, 256, 3), dtype=np.uint8) for _ in range(batch)]
         repeats = max(5, 64 // batch)
-        ours = per_face_ms(classifier.probabilities, crops, repeats)
+        ours = per_face_ms(served.probabilities, crops, repeats)
+        torch_ms = per_face_ms(classifier.probabilities, crops, repeats)
         theirs = per_face_ms(study_input, crops, repeats)
-        print(f"{batch:>6}{ours:>11.2f}{1000 / ours:>9.0f}{theirs:>16.2f}{theirs / ours:>7.1f}×")
+        print(
+            f"{batch:>6}{ours:>11.2f}{1000 / ours:>9.0f}{torch_ms:>10.2f}{theirs:>16.2f}"
+            f"{theirs / ours:>7.1f}×"
+        )
 
 
 def main() -> None:

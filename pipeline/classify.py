@@ -10,21 +10,27 @@ accurate on held-out CelebA (96.2 % against 97.0 %, same training).
 from __future__ import annotations
 
 import copy
+import logging
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
-import torch
 
-from .device import resolve_device
+from .device import device_kind, resolve_device
 from .errors import WeightsError
-from .resnet import ResNet18
 from .types import AlignedCrop, Gender, Verdict
 from .weights import read_card
+
+if TYPE_CHECKING:
+    import torch
+
+    from .resnet import ResNet18
+
+log = logging.getLogger(__name__)
 
 CARD_NAME = "gender_classifier"
 CARD_KIND = "gender-classifier"
@@ -66,6 +72,8 @@ class InputSpec:
 
     def normalise(self, windows: torch.Tensor) -> torch.Tensor:
         """uint8 (n, h, w, 3) BGR → float (n, 3, h, w) RGB, normalised."""
+        import torch
+
         x = windows.flip(-1).permute(0, 3, 1, 2).float().div_(255.0)
         mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
@@ -73,10 +81,52 @@ class InputSpec:
         # slower path (measured 2-4x on the CPU).
         return ((x - mean) / std).contiguous()
 
+    def normalise_array(self, windows: np.ndarray) -> np.ndarray:
+        """`normalise` in numpy: uint8 (n, h, w, 3) BGR → float32 (n, 3, h, w) RGB."""
+        x = windows[..., ::-1].transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
+        mean = np.asarray(self.mean, np.float32).reshape(1, 3, 1, 1)
+        std = np.asarray(self.std, np.float32).reshape(1, 3, 1, 1)
+        return np.ascontiguousarray((x - mean) / std)
+
+
+def verdicts(probabilities: np.ndarray) -> list[Verdict]:
+    """A verdict per row of (n, 2) class probabilities."""
+    return [Verdict(CLASSES[int(p.argmax())], float(p.max())) for p in probabilities]
+
+
+def read_classifier_card(weights_dir: Path | None = None) -> tuple[dict, Path, InputSpec]:
+    """The classifier's card, weights file and input spec; a card this faceanon cannot run
+    raises `WeightsError`."""
+    card, path = read_card(CARD_NAME, CARD_KIND, CARD_VERSION, weights_dir)
+    if card.get("architecture") != "resnet18" or card.get("classes") != [c.value for c in CLASSES]:
+        raise WeightsError(f"{CARD_NAME}.json describes a model this faceanon cannot run")
+    spec = InputSpec(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in card["input"].items()}
+    )
+    return card, path, spec
+
+
+def load_classifier(
+    weights_dir: Path | None = None, device: str = "auto", threads: int | None = None
+) -> Classifier:
+    """The classifier for running faces through: on the CPU, ONNX Runtime without torch
+    (`classify_onnx`; torch where that cannot be set up), on a GPU the torch model.
+    `threads`: ONNX Runtime's threads (None: one a core)."""
+    if device_kind(device) == "cpu":
+        from .classify_onnx import OnnxGenderClassifier, OnnxUnavailable
+
+        try:
+            return OnnxGenderClassifier.load(weights_dir, threads)
+        except OnnxUnavailable as error:
+            log.info("classifier on torch: %s", error)
+    return GenderClassifier.load(weights_dir, device)
+
 
 def load_weights(model: ResNet18, path: Path) -> None:
     """Load a classifier weights file into `model`, in float32 (shipped files are float16); a
     file that holds no such weights raises `WeightsError`."""
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(
@@ -92,6 +142,8 @@ class GenderClassifier:
     held-out CelebA faces (same weights)."""
 
     def __init__(self, model: ResNet18, spec: InputSpec, device: torch.device, card: dict) -> None:
+        import torch
+
         self.model = model.to(device).eval()
         self.spec = spec
         self.device = device
@@ -107,20 +159,17 @@ class GenderClassifier:
 
     @classmethod
     def load(cls, weights_dir: Path | None = None, device: str = "auto") -> GenderClassifier:
-        card, path = read_card(CARD_NAME, CARD_KIND, CARD_VERSION, weights_dir)
-        if card.get("architecture") != "resnet18" or card.get("classes") != [
-            c.value for c in CLASSES
-        ]:
-            raise WeightsError(f"{CARD_NAME}.json describes a model this faceanon cannot run")
-        spec = InputSpec(
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in card["input"].items()}
-        )
+        from .resnet import ResNet18
+
+        card, path, spec = read_classifier_card(weights_dir)
         model = ResNet18(num_classes=len(CLASSES))
         load_weights(model, path)
         return cls(model, spec, resolve_device(device), card)
 
     def probabilities(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """(n, 2) class probabilities for square crops (any size)."""
+        import torch
+
         if len(images) == 0:
             return np.zeros((0, len(CLASSES)), np.float32)
         windows = torch.from_numpy(self.spec.windows(images)).to(self.device)
@@ -133,5 +182,4 @@ class GenderClassifier:
         return torch.softmax(logits, dim=1).cpu().numpy()
 
     def classify(self, crops: Sequence[AlignedCrop]) -> list[Verdict]:
-        probs = self.probabilities([c.image for c in crops])
-        return [Verdict(CLASSES[int(p.argmax())], float(p.max())) for p in probs]
+        return verdicts(self.probabilities([c.image for c in crops]))

@@ -8,9 +8,9 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from pipeline.classify import GenderClassifier
+from pipeline.classify import load_classifier
 from pipeline.detect import DEFAULT_KIND, DetectorConfig, FaceDetector
-from pipeline.device import resolve_device
+from pipeline.device import device_kind
 from pipeline.facepipeline import FacePipeline, PipelineOptions
 from pipeline.identity_worker import BackgroundIdentity
 from pipeline.landmarks import Landmarker
@@ -85,13 +85,14 @@ def build_pipeline(
             kind=settings.detector,
             min_face=settings.min_face,
             min_face_fraction=settings.min_face_fraction,
-            gpu=resolve_device(settings.device).type == "cuda",
+            gpu=device_kind(settings.device) == "cuda",
             second_look=not video,  # photos: a second, finer look where none was found
         )
     )
     classifier = swapper = None
     if settings.mode == "swap":
-        classifier = GenderClassifier.load(device=settings.device)
+        # video: one thread, beside the detector's and the codecs' (as torch_threads does)
+        classifier = load_classifier(device=settings.device, threads=1 if video else None)
         swapper = load_swapper(
             settings.swapper,
             settings.weights_dir,

@@ -236,14 +236,14 @@ def webcam(
 )
 def classify(inputs: tuple[Path, ...], fmt: str, device: str, min_face: int | None) -> None:
     """Print the gender verdict of every face: csv rows file,gender,confidence, or json."""
-    from pipeline.classify import GenderClassifier
+    from pipeline.classify import load_classifier
     from pipeline.detect import PHOTO_DETECTOR, FaceDetector
 
     from .classifyjob import classify_files, render
     from .imagejob import expand_inputs
 
     files = expand_inputs(inputs)
-    classifier = GenderClassifier.load(device=device)
+    classifier = load_classifier(device=device)
     detector = FaceDetector(replace(PHOTO_DETECTOR, min_face=min_face))
     records = classify_files(files, detector, classifier)
     click.echo(render(records, fmt), nl=False)

@@ -19,21 +19,23 @@ import math
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
 from ..blend import hull_mask
-from ..device import resolve_device
+from ..device import device_kind, resolve_device
 from ..errors import InputError
 from ..types import AlignedCrop, Gender
 from ..weights import read_card
 from .identity import IdentityMode, KSameGallery, choose_identity, dp_release
 from .model import LatentFaceModel, anchor_ring, control_points
 from .paint_guard import PaintGuard
-from .render_torch import render_on
 from .warp import affine_maps, remap_grid, triangle_labels
+
+if TYPE_CHECKING:
+    import torch
 
 CARD_NAME = "latent_swapper"
 CARD_KIND = "latent-face-model"
@@ -115,8 +117,8 @@ class LatentSwapper:
         """The shipped (or `weights_dir`'s) model; the identity options override its
         calibrated mode as `choose_identity` says; `paint_limit` None: no limit."""
         card, path = read_card(CARD_NAME, CARD_KIND, CARD_VERSION, weights_dir)
-        chosen = resolve_device(device)
-        render_device = chosen if chosen.type != "cpu" else None  # OpenCV is faster on a CPU
+        # OpenCV is faster on a CPU, and needs no torch
+        render_device = resolve_device(device) if device_kind(device) != "cpu" else None
         model = LatentFaceModel.load(path)
         identity = choose_identity(
             default_identity(model), identity_mode, identity_pull, k, epsilon
@@ -364,6 +366,8 @@ def render(
         return out, np.zeros((size, size), np.float32)
     mask = hull_mask(ring, size, feather=0.06)
     if device is not None:
+        from .render_torch import render_on
+
         box = (int(left), int(top), int(right), int(bottom))
         out[top:bottom, left:right] = render_on(
             device, image, src, dst, triangles, texture_points, texture_delta, box, SMOOTHING * size
