@@ -10,7 +10,7 @@ from pipeline.facepipeline import FacePipeline, PipelineOptions
 from pipeline.landmarks import Landmarker
 from pipeline.latent.swapper import LatentSwapper
 from pipeline.prefetch import DetectAhead
-from pipeline.track import FaceTracker, TrackerConfig
+from pipeline.track import FaceTracker, TrackerConfig, best_pairs
 from pipeline.types import Box, Gender, Verdict
 
 
@@ -254,3 +254,23 @@ def test_a_tracked_face_keeps_its_seed_and_tracks_differ(face_frame, swapper):
     )  # fmt: skip
     untracked.process(face_frame[0])
     assert untracked.swapper.seeds == [[None]]
+
+
+def test_best_pairs_match_the_assignment_solver():
+    from scipy.optimize import linear_sum_assignment
+
+    rng = np.random.default_rng(7)
+    for trial in range(300):
+        tracks, faces = rng.integers(1, 7, size=2)
+        overlap = rng.uniform(0, 1, (tracks, faces)) * (rng.uniform(size=(tracks, faces)) < 0.3)
+        if trial % 2:  # faces apart: at most one overlap in each row and column
+            keep = np.zeros_like(overlap)
+            for r, c in zip(rng.permutation(tracks), rng.permutation(faces), strict=False):
+                keep[r, c] = 1
+            overlap = overlap * keep
+        rows, cols = linear_sum_assignment(1.0 - overlap)
+        best = overlap[rows, cols].sum()
+        pairs = best_pairs(overlap)
+        assert len({r for r, _ in pairs}) == len(pairs) == len({c for _, c in pairs})
+        assert sum(overlap[r, c] for r, c in pairs) == pytest.approx(best)
+    assert best_pairs(np.zeros((2, 3))) == []
