@@ -19,6 +19,10 @@ default detector finds in an original counts, swapped or not. For each variant i
   (make-up) and on jaw, chin and upper lip of women turned men (stubble), at the original's
   landmarks, over the faces the CLI swapped (negative: darker), mean and 10th percentile
   (the most darkened tenth);
+- skin: on the skin (the face inside jaw and brows, without eyes, brows and mouth) at the
+  original's landmarks, the colour shift ΔE (CIE76) of its mean colour, and its shading kept:
+  the spread of its lightness after over before (1: as much shading as the original), over
+  the faces the CLI swapped, and the shading for the quarter of them with the darkest skin;
 - swap milliseconds per face (the report's swap timing).
 Contact sheets (original above output) go to the git-ignored OUT folder: they show research
 data and must never be committed.
@@ -73,6 +77,7 @@ class Variant:
     options: list[str]
     faces: dict[str, Judged] = field(default_factory=dict)
     paint: dict[str, float] = field(default_factory=dict)  # grey levels, new gender's region
+    skin: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # see skin_change
     report: dict = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -200,6 +205,13 @@ def figures(
     for gender in Gender:
         mine = [n for n in names if labels[n] is gender and n in swapped]
         key = f"paint_{gender.value}_to_{gender.opposite.value}"
+        skin = np.array([variant.skin[n] for n in mine]).reshape(-1, 3)
+        out[f"skin_delta_e_{key[6:]}"] = round(float(skin[:, 0].mean()), 2) if mine else None
+        out[f"shading_kept_{key[6:]}"] = round(float(skin[:, 1].mean()), 3) if mine else None
+        darkest = skin[skin[:, 2] <= np.percentile(skin[:, 2], 25), 1] if mine else skin[:0, 1]
+        out[f"shading_kept_darkest_quarter_{key[6:]}"] = (
+            round(float(darkest.mean()), 3) if len(darkest) else None
+        )
         changes = [variant.paint[n] for n in mine]
         out[key] = round(float(np.mean(changes)), 2) if mine else None
         out[f"{key}_p10"] = round(float(np.percentile(changes, 10)), 2) if mine else None
@@ -234,6 +246,42 @@ def realism(
         f"spread_ratio_{key}": round(spread(s) / spread(r), 3),
         f"compared_faces_{key}": len(s),
     }
+
+
+def skin_change(
+    before: np.ndarray, after: np.ndarray, landmarks: np.ndarray
+) -> tuple[float, float, float]:
+    """On the skin at `landmarks`: ΔE (CIE76) between the mean colours before and after, the
+    lightness spread after over before, and the skin's mean lightness before (0-100)."""
+    points = np.round(landmarks).astype(np.int32)
+    face = np.zeros(before.shape[:2], np.uint8)
+    cv2.fillConvexPoly(face, cv2.convexHull(points[:27]), 1)
+    holes = np.zeros_like(face)
+    for part in (EYE_R, EYE_L, BROW_R, BROW_L, MOUTH):
+        cv2.fillConvexPoly(holes, cv2.convexHull(points[part]), 1)
+    span = float(np.linalg.norm(points[36:42].mean(0) - points[42:48].mean(0)))
+    grow = max(1, round(0.15 * span))
+    holes = cv2.dilate(holes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
+    skin = (face > 0) & (holes == 0)
+    if skin.sum() < 20:
+        return 0.0, 1.0, 0.0
+    # OpenCV's 8-bit Lab: L scaled by 255/100, a and b offset by 128
+    scale = np.array([100 / 255, 1.0, 1.0], np.float32)
+    lab = [
+        cv2.cvtColor(i, cv2.COLOR_BGR2LAB)[skin].astype(np.float32) * scale for i in (before, after)
+    ]
+    delta_e = float(np.linalg.norm(lab[1].mean(axis=0) - lab[0].mean(axis=0)))
+    shading = float(lab[1][:, 0].std() / max(float(lab[0][:, 0].std()), 1e-6))
+    return delta_e, shading, float(lab[0][:, 0].mean())
+
+
+EYE_R, EYE_L, BROW_R, BROW_L, MOUTH = (
+    slice(36, 42),
+    slice(42, 48),
+    slice(17, 22),
+    slice(22, 27),
+    slice(48, 60),
+)
 
 
 def swapped_files(report: dict) -> set[str]:
@@ -307,8 +355,10 @@ def main() -> None:
         for face in originals:
             image = cv2.imread(str(folder / face))
             variant.faces[face] = judge.judge(image, boxes[face])
-            change = paint_change(cv2.imread(str(inputs / face)), image, originals[face].landmarks)
+            original = cv2.imread(str(inputs / face))
+            change = paint_change(original, image, originals[face].landmarks)
             variant.paint[face] = change[labels[face].opposite]
+            variant.skin[face] = skin_change(original, image, originals[face].landmarks)
         half = args.sheet_faces // 2
         sheet = [n for g in Gender for n in [m for m in originals if labels[m] is g][:half]]
         contact_sheet(args.out / f"sheet-{folder.name}.png", inputs, folder, sheet, boxes)
