@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
 
+from pipeline import identity_worker
 from pipeline.align import align_face
 from pipeline.classify import GenderClassifier
 from pipeline.detect import FaceDetector
 from pipeline.facepipeline import FacePipeline, PipelineOptions
-from pipeline.identity_worker import BackgroundIdentity
+from pipeline.identity_worker import BackgroundIdentity, lowest_priority
 from pipeline.landmarks import Landmarker
 from pipeline.latent.swapper import LatentSwapper
 from pipeline.similarity import IdentityEncoder, identity_readout
@@ -137,3 +141,26 @@ def test_a_killed_worker_stops_readouts_without_an_error(face_frame):
         assert not identity.submit(key + 1, crop, crop.image)
     finally:
         identity.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+def test_the_worker_runs_only_on_idle_cycles():
+    code = (
+        "import os\n"
+        "from pipeline.identity_worker import lowest_priority\n"
+        "lowest_priority()\n"
+        "print(os.sched_getscheduler(0) == os.SCHED_IDLE)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "True"
+
+
+def test_where_idle_scheduling_is_refused_the_worker_is_niced(monkeypatch):
+    def refused(*_):
+        raise OSError("not permitted")
+
+    niced = []
+    monkeypatch.setattr(identity_worker.os, "sched_setscheduler", refused, raising=False)
+    monkeypatch.setattr(identity_worker.os, "nice", niced.append)
+    lowest_priority()
+    assert niced == [identity_worker.WORKER_NICENESS]
