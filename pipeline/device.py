@@ -32,7 +32,8 @@ def nvidia_driver_present() -> bool:
 
 
 def device_kind(name: str = "auto") -> str:
-    """ "cuda" or "cpu" for `--device name`; torch is asked only where a GPU may be."""
+    """The kind of device `--device name` means, cuda or cpu; torch is asked only where a
+    GPU may be."""
     if name not in DEVICES:
         raise InputError(f"unknown device {name!r} (choose from {', '.join(DEVICES)})")
     if name == "cpu" or (name == "auto" and not nvidia_driver_present()):

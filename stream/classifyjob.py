@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from pipeline.align import align_face
-from pipeline.classify import GenderClassifier
+from pipeline.classify import Classifier
 from pipeline.detect import FaceDetector
 from pipeline.landmarks import Landmarker
 
@@ -20,7 +20,7 @@ from .images import read_pages
 
 
 def classify_files(
-    files: list[Path], detector: FaceDetector, classifier: GenderClassifier
+    files: list[Path], detector: FaceDetector, classifier: Classifier
 ) -> list[dict[str, Any]]:
     """Per file: its faces (box, gender, confidence), largest first; a multi-page TIFF's faces
     page by page, each with its page number."""
@@ -37,7 +37,7 @@ def classify_files(
 
 
 def _classify_frame(
-    frame: np.ndarray, detector: FaceDetector, landmarker: Landmarker, classifier: GenderClassifier
+    frame: np.ndarray, detector: FaceDetector, landmarker: Landmarker, classifier: Classifier
 ) -> list[dict[str, Any]]:
     """The faces of one frame, largest first."""
     detections = sorted(detector.detect(frame), key=lambda d: -d.box.area)
