@@ -26,6 +26,7 @@ from pipeline.detect import FaceDetector
 from pipeline.facepipeline import FacePipeline, PipelineOptions
 from pipeline.landmarks import Landmarker
 from pipeline.latent.swapper import LatentSwapper
+from pipeline.swap import LatentChoices
 from pipeline.training.dataset import never_fitted
 from pipeline.training.facecache import prepare_faces
 from pipeline.training.swap_eval import KnownGender, load_cases
@@ -52,7 +53,7 @@ def main() -> None:
     pick = np.random.default_rng(0).permutation(len(test))[: args.faces]
     cases = load_cases(args.data, test.names[pick], test.labels[pick], quiet=True)
     classifier = GenderClassifier.load(device="cpu")
-    swapper = LatentSwapper.load(identity_pull=args.identity_pull)
+    swapper = LatentSwapper.load(choices=LatentChoices(identity_pull=args.identity_pull))
     pipeline = FacePipeline(
         FaceDetector(),
         Landmarker(),

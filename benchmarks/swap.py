@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.classify import GenderClassifier
 from pipeline.latent.swapper import LatentSwapper
 from pipeline.obscure import obscure
+from pipeline.swap import LatentChoices
 from pipeline.training.dataset import never_fitted
 from pipeline.training.facecache import prepare_faces
 from pipeline.training.swap_eval import SwapEvaluator, load_cases, timed_swaps
@@ -69,7 +70,7 @@ def main() -> None:
         sys.exit(f"needs the face data folder (not part of the repository): {args.data}")
 
     classifier = GenderClassifier.load(device="cpu")
-    swapper = LatentSwapper.load(identity_pull=args.identity_pull)
+    swapper = LatentSwapper.load(choices=LatentChoices(identity_pull=args.identity_pull))
     gender_only = LatentSwapper(swapper.model, identity_pull=0.0)
     alpha = swapper.default_strength if args.strength is None else args.strength
     pull = swapper.identity_pull

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -37,32 +38,37 @@ class Swapper(Protocol):
 SWAPPERS = ("latent", "pix2pixhd")
 
 
+@dataclass(frozen=True)
+class LatentChoices:
+    """What a user chose of the latent swapper's own settings; None keeps the calibrated value
+    (no limit, for `paint_limit`). See `LatentSwapper.load` and `identity.choose_identity`."""
+
+    identity_pull: float | None = None
+    identity_mode: str | None = None
+    k: int | None = None
+    epsilon: float | None = None
+    paint_limit: float | None = None
+
+
 def load_swapper(
     name: str,
     weights_dir: Path | None = None,
     device: str = "auto",
-    identity_pull: float | None = None,
-    identity_mode: str | None = None,
-    k: int | None = None,
-    epsilon: float | None = None,
-    paint_limit: float | None = None,
+    choices: LatentChoices | None = None,
 ) -> Swapper:
-    """The named backend with its weights (from `weights_dir`, or the shipped ones);
-    `identity_pull`, `identity_mode`, `k` and `epsilon` override the latent model's calibrated
-    identity replacement, `paint_limit` caps painted make-up and stubble (no other backend has
-    either)."""
+    """The named backend with its weights (from `weights_dir`, or the shipped ones); `choices`
+    are the latent swapper's (no other backend has them)."""
+    choices = choices or LatentChoices()
     if name == "latent":
         from .latent.swapper import LatentSwapper
 
-        return LatentSwapper.load(
-            weights_dir, device, identity_pull, identity_mode, k, epsilon, paint_limit=paint_limit
-        )
-    if identity_pull is not None:
+        return LatentSwapper.load(weights_dir, device, choices)
+    if choices.identity_pull is not None:
         raise InputError("--identity-pull applies to the latent swapper only")
-    if paint_limit is not None:
-        raise InputError("--paint-limit applies to the latent swapper only")
-    if (identity_mode, k, epsilon) != (None, None, None):
+    if (choices.identity_mode, choices.k, choices.epsilon) != (None, None, None):
         raise InputError("--identity-mode, --k and --epsilon apply to the latent swapper only")
+    if choices.paint_limit is not None:
+        raise InputError("--paint-limit applies to the latent swapper only")
     if name == "pix2pixhd":
         from .pix2pixhd import Pix2PixHDSwapper
 

@@ -15,7 +15,7 @@ from pipeline.facepipeline import FacePipeline, PipelineOptions
 from pipeline.identity_worker import BackgroundIdentity
 from pipeline.landmarks import Landmarker
 from pipeline.similarity import IdentityEncoder
-from pipeline.swap import load_swapper
+from pipeline.swap import LatentChoices, load_swapper
 from pipeline.track import TrackerConfig
 
 # `video` without --min-face: faces from 1/15 of the short side (24 px at 640×360, 72 px at
@@ -93,16 +93,14 @@ def build_pipeline(
     if settings.mode == "swap":
         # video: one thread, beside the detector's and the codecs' (as torch_threads does)
         classifier = load_classifier(device=settings.device, threads=1 if video else None)
-        swapper = load_swapper(
-            settings.swapper,
-            settings.weights_dir,
-            settings.device,
+        choices = LatentChoices(
             settings.identity_pull,
             settings.identity_mode,
             settings.k,
             settings.epsilon,
             settings.paint_limit,
         )
+        swapper = load_swapper(settings.swapper, settings.weights_dir, settings.device, choices)
     encoder: IdentityEncoder | BackgroundIdentity | None = None
     if settings.identity and settings.mode == "swap":
         encoder = BackgroundIdentity() if video and identity_worker else IdentityEncoder(landmarker)

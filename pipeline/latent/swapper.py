@@ -27,6 +27,7 @@ import numpy as np
 from ..blend import hull_mask
 from ..device import device_kind, resolve_device
 from ..errors import InputError
+from ..swap import LatentChoices
 from ..types import AlignedCrop, Gender
 from ..weights import read_card
 from .identity import IdentityMode, KSameGallery, choose_identity, dp_release
@@ -107,23 +108,20 @@ class LatentSwapper:
         cls,
         weights_dir: Path | None = None,
         device: str = "auto",
-        identity_pull: float | None = None,
-        identity_mode: str | None = None,
-        k: int | None = None,
-        epsilon: float | None = None,
+        choices: LatentChoices | None = None,
         seed: int | None = None,
-        paint_limit: float | None = None,
     ) -> LatentSwapper:
-        """The shipped (or `weights_dir`'s) model; the identity options override its
-        calibrated mode as `choose_identity` says; `paint_limit` None: no limit."""
+        """The shipped (or `weights_dir`'s) model; the identity choices override its
+        calibrated mode as `choose_identity` says."""
         card, path = read_card(CARD_NAME, CARD_KIND, CARD_VERSION, weights_dir)
         # OpenCV is faster on a CPU, and needs no torch
         render_device = resolve_device(device) if device_kind(device) != "cpu" else None
         model = LatentFaceModel.load(path)
+        c = choices or LatentChoices()
         identity = choose_identity(
-            default_identity(model), identity_mode, identity_pull, k, epsilon
+            default_identity(model), c.identity_mode, c.identity_pull, c.k, c.epsilon
         )
-        limit = math.inf if paint_limit is None else paint_limit
+        limit = math.inf if c.paint_limit is None else c.paint_limit
         return cls(model, card, None, render_device, identity, seed, limit)
 
     def swap(
