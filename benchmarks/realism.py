@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.align import align_face
 from pipeline.classify import GenderClassifier
 from pipeline.detect import DetectorConfig, FaceDetector
-from pipeline.landmarks import Landmarker
+from pipeline.landmarks import BROWS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE, Landmarker, eye_span
 from pipeline.latent.paint_guard import paint_change
 from pipeline.similarity import SAME_PERSON_DISTANCE, IdentityEncoder
 from pipeline.training.dataset import celeba_split
@@ -261,9 +261,9 @@ def skin_change(
     face = np.zeros(before.shape[:2], np.uint8)
     cv2.fillConvexPoly(face, cv2.convexHull(points[:27]), 1)
     holes = np.zeros_like(face)
-    for part in (EYE_R, EYE_L, BROW_R, BROW_L, MOUTH):
+    for part in (LEFT_EYE, RIGHT_EYE, *BROWS, OUTER_LIPS):
         cv2.fillConvexPoly(holes, cv2.convexHull(points[part]), 1)
-    span = float(np.linalg.norm(points[36:42].mean(0) - points[42:48].mean(0)))
+    span = eye_span(points)
     grow = max(1, round(0.15 * span))
     holes = cv2.dilate(holes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
     skin = (face > 0) & (holes == 0)
@@ -277,15 +277,6 @@ def skin_change(
     delta_e = float(np.linalg.norm(lab[1].mean(axis=0) - lab[0].mean(axis=0)))
     shading = float(lab[1][:, 0].std() / max(float(lab[0][:, 0].std()), 1e-6))
     return delta_e, shading, float(lab[0][:, 0].mean())
-
-
-EYE_R, EYE_L, BROW_R, BROW_L, MOUTH = (
-    slice(36, 42),
-    slice(42, 48),
-    slice(17, 22),
-    slice(22, 27),
-    slice(48, 60),
-)
 
 
 def swapped_files(report: dict) -> set[str]:

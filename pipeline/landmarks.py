@@ -16,6 +16,15 @@ LEFT_EYE = slice(36, 42)  # the subject's right eye, on the image's left
 RIGHT_EYE = slice(42, 48)
 NOSE_TIP = 30
 MOUTH_LEFT, MOUTH_RIGHT = 48, 54
+OUTER_LIPS = slice(48, 60)
+BROWS = (slice(17, 22), slice(22, 27))
+
+
+def eye_span(landmarks: np.ndarray) -> float:
+    """The distance between the two eyes' centres, in the landmarks' units."""
+    return float(
+        np.linalg.norm(landmarks[RIGHT_EYE].mean(axis=0) - landmarks[LEFT_EYE].mean(axis=0))
+    )
 
 
 class Landmarker:

@@ -13,11 +13,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..landmarks import LEFT_EYE, OUTER_LIPS, RIGHT_EYE, eye_span
 from ..types import Gender
 
-EYES = (tuple(range(36, 42)), tuple(range(42, 48)))
-BEARD = (3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 33)  # jaw from the upper lip down, nose base
-MOUTH = tuple(range(48, 60))
+BEARD = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 33]  # jaw from the upper lip down, nose base
 # margins, as shares of the distance between the eye centres
 EYE_MARGIN = 0.19
 BEARD_MARGIN = 0.09
@@ -39,10 +38,10 @@ def paint_regions(landmarks: np.ndarray, shape: tuple[int, int]) -> dict[Gender,
     gender: around the eyes for a woman, jaw, chin and upper lip (not the lips) for a man.
     `landmarks`: 68 points in the pixels of an image of `shape`."""
     points = np.asarray(landmarks, np.float64)
-    span = float(np.linalg.norm(points[list(EYES[0])].mean(0) - points[list(EYES[1])].mean(0)))
-    eyes = np.maximum(*(_hull(points[list(e)], shape, EYE_MARGIN * span) for e in EYES))
-    mouth = _hull(points[list(MOUTH)], shape, MOUTH_MARGIN * span)
-    beard = _hull(points[list(BEARD)], shape, BEARD_MARGIN * span) * (1 - mouth)
+    span = eye_span(points)
+    eyes = np.maximum(*(_hull(points[e], shape, EYE_MARGIN * span) for e in (LEFT_EYE, RIGHT_EYE)))
+    mouth = _hull(points[OUTER_LIPS], shape, MOUTH_MARGIN * span)
+    beard = _hull(points[BEARD], shape, BEARD_MARGIN * span) * (1 - mouth)
     return {Gender.FEMALE: eyes, Gender.MALE: beard}
 
 
