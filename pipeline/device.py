@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def _check(name: str) -> None:
+    if name not in DEVICES:
+        raise InputError(f"unknown device {name!r} (choose from {', '.join(DEVICES)})")
+
+
 def nvidia_driver_present() -> bool:
     """Whether this machine could have a CUDA GPU: an NVIDIA driver (Linux), WSL's GPU
     bridge, or the CUDA driver library (other systems). Cheap, and never imports torch."""
@@ -34,8 +39,7 @@ def nvidia_driver_present() -> bool:
 def device_kind(name: str = "auto") -> str:
     """The kind of device `--device name` means, cuda or cpu; torch is asked only where a
     GPU may be."""
-    if name not in DEVICES:
-        raise InputError(f"unknown device {name!r} (choose from {', '.join(DEVICES)})")
+    _check(name)
     if name == "cpu" or (name == "auto" and not nvidia_driver_present()):
         return "cpu"
     return resolve_device(name).type
@@ -45,8 +49,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     """auto picks CUDA when a GPU is usable, else the CPU; cuda without a GPU is an error."""
     import torch
 
-    if name not in DEVICES:
-        raise InputError(f"unknown device {name!r} (choose from {', '.join(DEVICES)})")
+    _check(name)
     if name == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda was asked for, but no CUDA GPU is available")
     if name == "auto":
