@@ -28,6 +28,8 @@ found again by the next detection, which CenterFace makes likely.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -332,15 +334,63 @@ def _frame_of(points: np.ndarray) -> tuple[np.ndarray, float]:
     return centre, scale
 
 
+EXHAUSTIVE_LIMIT = 720  # assignments tried in one group of touching boxes before scipy's solver
+
+
 def best_pairs(overlap: np.ndarray) -> list[tuple[int, int]]:
     """The (track, detection) pairs of greatest total overlap, one detection a track (the
-    assignment problem on 1 - IoU). Where no track overlaps two detections and no detection
-    two tracks (faces apart: nearly every frame), those overlapping pairs are the answer and
-    scipy is not needed: importing scipy.optimize costs 0.3-0.5 s of a command's start-up."""
-    touching = overlap > 0
-    if touching.sum(axis=0).max(initial=0) <= 1 and touching.sum(axis=1).max(initial=0) <= 1:
-        return [(int(r), int(c)) for r, c in zip(*np.nonzero(touching), strict=True)]
-    from scipy.optimize import linear_sum_assignment
+    assignment problem on IoU), only pairs that overlap. Boxes that overlap nothing else in
+    the other set are their own groups; the few that touch each other (people side by side: a
+    group of 2-3 tracks) are solved by trying every assignment, which is exact because the
+    best total is the sum of each group's best. scipy's solver, whose import costs 0.3-0.6 s
+    of a command's start-up, is used only for a group too large to try out (a crowd)."""
+    pairs: list[tuple[int, int]] = []
+    for rows, cols in touching_groups(overlap > 0):
+        block = overlap[np.ix_(rows, cols)]
+        pairs += [(rows[r], cols[c]) for r, c in _best_in_group(block)]
+    return sorted(pairs)
 
-    rows, cols = linear_sum_assignment(1.0 - overlap)
-    return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True)]
+
+def touching_groups(touching: np.ndarray) -> list[tuple[list[int], list[int]]]:
+    """The connected groups (rows, columns) of a boolean row × column adjacency matrix; rows
+    and columns that touch nothing are left out."""
+    n_rows = touching.shape[0]
+    parent = list(range(n_rows + touching.shape[1]))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for r, c in zip(*np.nonzero(touching), strict=True):
+        parent[root(int(r))] = root(n_rows + int(c))
+    groups: dict[int, tuple[list[int], list[int]]] = {}
+    for r in np.flatnonzero(touching.any(axis=1)):
+        groups.setdefault(root(int(r)), ([], []))[0].append(int(r))
+    for c in np.flatnonzero(touching.any(axis=0)):
+        groups.setdefault(root(n_rows + int(c)), ([], []))[1].append(int(c))
+    return list(groups.values())
+
+
+def _best_in_group(block: np.ndarray) -> list[tuple[int, int]]:
+    """The best assignment inside one group of touching boxes, with only overlapping pairs."""
+    transposed = block.shape[0] > block.shape[1]
+    small = block.T if transposed else block  # rows: the smaller side
+    count = math.perm(small.shape[1], small.shape[0])
+    if count == 1:
+        chosen = [(0, 0)]
+    elif count <= EXHAUSTIVE_LIMIT:
+        rows = np.arange(small.shape[0])
+        best = max(
+            itertools.permutations(range(small.shape[1]), small.shape[0]),
+            key=lambda cols: small[rows, list(cols)].sum(),
+        )
+        chosen = list(zip(rows.tolist(), best, strict=True))
+    else:
+        from scipy.optimize import linear_sum_assignment
+
+        r, c = linear_sum_assignment(-small)
+        chosen = list(zip(r.tolist(), c.tolist(), strict=True))
+    chosen = [(c, r) if transposed else (r, c) for r, c in chosen]
+    return [(r, c) for r, c in chosen if block[r, c] > 0]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,8 +14,10 @@ from pipeline.facepipeline import FacePipeline, PipelineOptions
 from pipeline.landmarks import Landmarker
 from pipeline.latent.swapper import LatentSwapper
 from pipeline.prefetch import DetectAhead
-from pipeline.track import FaceTracker, TrackerConfig, best_pairs
+from pipeline.track import FaceTracker, TrackerConfig, best_pairs, touching_groups
 from pipeline.types import Box, Gender, Verdict
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class BlinkingDetector(FaceDetector):
@@ -260,10 +266,11 @@ def test_best_pairs_match_the_assignment_solver():
     from scipy.optimize import linear_sum_assignment
 
     rng = np.random.default_rng(7)
-    for trial in range(300):
-        tracks, faces = rng.integers(1, 7, size=2)
-        overlap = rng.uniform(0, 1, (tracks, faces)) * (rng.uniform(size=(tracks, faces)) < 0.3)
-        if trial % 2:  # faces apart: at most one overlap in each row and column
+    for trial in range(400):
+        tracks, faces = rng.integers(1, 7 if trial < 300 else 12, size=2)
+        density = 0.3 if trial < 300 else 0.6  # the last 100: crowds, some too large to try out
+        overlap = rng.uniform(0, 1, (tracks, faces)) * (rng.uniform(size=(tracks, faces)) < density)
+        if trial % 2 and trial < 300:  # faces apart: at most one overlap in each row and column
             keep = np.zeros_like(overlap)
             for r, c in zip(rng.permutation(tracks), rng.permutation(faces), strict=False):
                 keep[r, c] = 1
@@ -274,3 +281,23 @@ def test_best_pairs_match_the_assignment_solver():
         assert len({r for r, _ in pairs}) == len(pairs) == len({c for _, c in pairs})
         assert sum(overlap[r, c] for r, c in pairs) == pytest.approx(best)
     assert best_pairs(np.zeros((2, 3))) == []
+
+
+def test_best_pairs_of_people_side_by_side_need_no_scipy():
+    """Two or three neighbours whose boxes overlap are solved without importing scipy."""
+    code = (
+        "import sys, numpy as np\n"
+        "from pipeline.track import best_pairs\n"
+        "overlap = np.array([[0.7, 0.2, 0.0], [0.6, 0.5, 0.0], [0.0, 0.1, 0.8]])\n"
+        "print(best_pairs(overlap))\n"
+        "print('scipy.optimize' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.splitlines()
+    assert out == ["[(0, 0), (1, 1), (2, 2)]", "False"]
+
+
+def test_touching_groups():
+    touching = np.array([[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]], bool)
+    assert sorted(touching_groups(touching)) == [([0, 1], [0, 1]), ([3], [3])]
