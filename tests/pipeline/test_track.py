@@ -301,3 +301,57 @@ def test_best_pairs_of_people_side_by_side_need_no_scipy():
 def test_touching_groups():
     touching = np.array([[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1]], bool)
     assert sorted(touching_groups(touching)) == [([0, 1], [0, 1]), ([3], [3])]
+
+
+class BackdropClassifier:
+    """Female on a dark backdrop, male on a light one (the crop's corners tell them apart)."""
+
+    def classify(self, crops):
+        corners = [np.concatenate([c.image[:8, :8], c.image[-8:, -8:]]).mean() for c in crops]
+        return [Verdict(Gender.FEMALE if m < 100 else Gender.MALE, 0.95) for m in corners]
+
+
+def cut_clip(face_frame, synthetic_faces, before: int = 10, after: int = 10) -> list[np.ndarray]:
+    """A man on a light backdrop, then a hard cut to a woman on a dark one, in the same spot."""
+    import cv2
+
+    frame, _ = face_frame
+    woman = synthetic_faces[1].image.copy()
+    woman[(woman == 200).all(axis=2)] = 40  # her canvas's backdrop, dark
+    other = np.full_like(frame, 40)
+    other[100:420, 200:520] = cv2.resize(woman, (320, 320), interpolation=cv2.INTER_NEAREST)
+    return [frame] * before + [other] * after
+
+
+def test_a_shot_cut_ends_every_track(face_frame, synthetic_faces, swapper):
+    """The woman after the cut overlaps the man's box, but is not his track: his held verdict
+    (male) must not carry over. Between the cut (frame 10) and the next detection (frame 12)
+    his ended track covers the spot; from there the woman is swapped by her own votes."""
+    from pipeline.track import CUT
+    from pipeline.types import Action
+
+    clip = cut_clip(face_frame, synthetic_faces)
+    pipeline = FacePipeline(
+        FaceDetector(), Landmarker(), BackdropClassifier(), swapper,
+        PipelineOptions(identity=False), tracking=TrackerConfig(detect_every=4),
+    )  # fmt: skip
+    results = run_with_detection_every(pipeline, clip, 4, lookahead=True)
+    for result in results[:10]:
+        (outcome,) = result.faces
+        assert outcome.face.track_id == 1 and outcome.verdict.gender is Gender.MALE
+    for i in (10, 11):
+        (outcome,) = results[i].faces
+        assert outcome.action is Action.BLURRED and outcome.reason == CUT, f"frame {i}"
+        assert changed(clip[i], results[i].image, outcome.face.box) > 1.0, f"frame {i} is raw"
+    for result in results[12:]:
+        (outcome,) = result.faces
+        assert outcome.face.track_id != 1 and outcome.action is Action.SWAPPED
+        assert outcome.verdict.gender is Gender.FEMALE
+
+
+def test_motion_is_not_a_shot_cut(face_frame):
+    tracker = FaceTracker(FaceDetector(), Landmarker(), TrackerConfig(detect_every=4))
+    for frame in moving_clip(face_frame, count=12, step=8):
+        faces = tracker.update(frame)
+        assert [f.track_id for f in faces] == [1]
+    assert not any(t.ended for t in tracker.tracks)
