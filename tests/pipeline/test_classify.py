@@ -60,6 +60,26 @@ def test_batched_and_single_verdicts_agree(classifier, synthetic_faces):
     assert classifier.probabilities([]).shape == (0, 2)
 
 
+def test_a_dim_window_is_stretched_and_a_lit_one_left_alone(classifier):
+    spec = classifier.spec
+    rng = np.random.default_rng(3)
+    lit = rng.integers(60, 200, (spec.height, spec.width, 3), dtype=np.uint8)
+    assert spec.exposed(lit) is lit
+    dim = (lit * 0.15).astype(np.uint8)
+    stretched = spec.exposed(dim).astype(np.float32)
+    assert stretched.mean() == pytest.approx(spec.exposure[0], abs=2)
+    assert stretched.std() == pytest.approx(spec.exposure[1], abs=3)
+
+
+def test_a_face_in_dim_light_keeps_its_verdict(classifier, synthetic_faces):
+    """The same faces at 12 % of their brightness (a dim audience) get the verdicts they get
+    lit; without the stretch, both women were called men here."""
+    crops = [align_face(f.image, f.landmarks).image for f in synthetic_faces]
+    dim = [(c * 0.12).astype(np.uint8) for c in crops]
+    lit = classifier.probabilities(crops).argmax(axis=1)
+    assert (classifier.probabilities(dim).argmax(axis=1) == lit).all()
+
+
 def test_any_crop_size_is_accepted(classifier, synthetic_faces):
     face = synthetic_faces[0]
     small = classifier.probabilities([align_face(face.image, face.landmarks, 128).image])
