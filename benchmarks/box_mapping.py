@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline import centerface, models
 from pipeline.detect import five_point_frame
-from pipeline.landmarks import LEFT_EYE, RIGHT_EYE, Landmarker
+from pipeline.landmarks import Landmarker, eye_span
 from pipeline.training.dataset import list_sources
 from pipeline.types import Box
 
@@ -98,7 +98,7 @@ def main() -> None:
         box_ious.append(from_box.iou(hog))
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         ours, theirs = landmarker.fit(gray, mapped), landmarker.fit(gray, hog)
-        eyes = np.hypot(*(theirs[LEFT_EYE].mean(0) - theirs[RIGHT_EYE].mean(0)))
+        eyes = eye_span(theirs)
         offsets.append(np.median(np.linalg.norm(ours - theirs, axis=1)) / eyes)
     for name, values in (("five points", ious), ("CenterFace box only", box_ious)):
         print(

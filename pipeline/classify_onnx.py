@@ -21,6 +21,7 @@ import numpy as np
 
 from .classify import CLASSES, InputSpec, load_weights, read_classifier_card, verdicts
 from .types import AlignedCrop, Verdict
+from .weights import user_cache_dir
 
 GRAPH_VERSION = 1  # bump when the export changes, so cached graphs are remade
 OPSET = 17
@@ -31,8 +32,7 @@ class OnnxUnavailable(RuntimeError):
 
 
 def cache_folder() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "faceanon" / "onnx"
+    return user_cache_dir() / "onnx"
 
 
 def graph_name(sha256: str) -> str:

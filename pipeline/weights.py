@@ -26,6 +26,13 @@ def default_weights_dir() -> Path:
     return Path(weights.__file__).parent
 
 
+def user_cache_dir() -> Path:
+    """faceanon's folder in the user's cache (`$XDG_CACHE_HOME`, else ~/.cache): aligned
+    training faces, the classifier's ONNX graph."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "faceanon"
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:

@@ -29,10 +29,10 @@ from tqdm import tqdm
 from ..classify import CARD_KIND, CARD_NAME, CARD_VERSION, CLASSES, InputSpec, load_weights
 from ..device import resolve_device
 from ..resnet import ResNet18
-from ..weights import write_card
+from ..weights import user_cache_dir, write_card
 from .augment import colour_jitter, degrade, jpeg, random_affine
 from .dataset import HELD_OUT_FRACTION, HELD_OUT_SEED, PHOTO, kind_of, list_sources
-from .facecache import FaceSet, default_cache_dir, prepare_faces
+from .facecache import FaceSet, prepare_faces
 
 CROP_SIZE = 192  # training crops: the classifier window is 144×154 pixels of them
 MARGIN = 16  # crop pixels around the window for the random affine to draw from
@@ -132,7 +132,7 @@ def train_classifier(
     spec = InputSpec()
     if config.input_size is not None:
         spec = replace(spec, width=config.input_size[0], height=config.input_size[1])
-    cache_dir = Path(cache_dir or default_cache_dir())
+    cache_dir = Path(cache_dir or user_cache_dir())
     faces = prepare_faces(data, size=CROP_SIZE, cache_dir=cache_dir, quiet=quiet)
     train = faces.where("train")
     held_out = {"gender/val": faces.where("val"), "celeba held-out": faces.where("test")}

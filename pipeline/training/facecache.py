@@ -23,6 +23,7 @@ from ..align import align_face
 from ..detect import PHOTO_DETECTOR, DetectorConfig, FaceDetector
 from ..landmarks import Landmarker, implausibility
 from ..types import Box, Gender
+from ..weights import user_cache_dir
 from .dataset import PHOTO, FaceSource, list_sources
 
 CACHE_VERSION = 3  # 3: photos found as `faceanon classify` and `faceanon image` find them
@@ -92,11 +93,6 @@ class _LazyRows:
         return rows if dtype is None else rows.astype(dtype)
 
 
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "faceanon"
-
-
 def prepare_faces(
     root: Path,
     size: int = 192,
@@ -111,7 +107,7 @@ def prepare_faces(
     if splits is not None:
         sources = [s for s in sources if s.split in splits]
     key = _cache_key(sources, root, size)
-    folder = Path(cache_dir or default_cache_dir())
+    folder = Path(cache_dir or user_cache_dir())
     folder.mkdir(parents=True, exist_ok=True)
     crops_path, meta_path = folder / f"faces-{key}.npy", folder / f"faces-{key}.npz"
     if not (crops_path.is_file() and meta_path.is_file()):
