@@ -20,7 +20,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 
 import numpy as np
@@ -40,15 +40,32 @@ def _start_worker() -> None:
     _encoder = IdentityEncoder()
 
 
-def lowest_priority() -> None:
+def lowest_priority(pid: int = 0) -> None:
     """Informational work: the cores go to the frame loop, the detector and the codecs first.
-    On Linux the worker runs under SCHED_IDLE, only on cycles nothing else wants (at nice 10
-    it still took its share: a hamilton run took 1.2 s longer with readouts than without,
-    three pairs); elsewhere, or where that is refused, at nice `WORKER_NICENESS`."""
+    On Linux the worker (`pid`, 0: this process) runs under SCHED_IDLE, only on cycles
+    nothing else wants (at nice 10 it still took its share: a hamilton run took 1.2 s longer
+    with readouts than without, three pairs); elsewhere, or where that is refused, at nice
+    `WORKER_NICENESS`; where neither exists (Windows), as it is."""
     try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):
-        os.nice(WORKER_NICENESS)
+        with suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, pid, WORKER_NICENESS)
+
+
+class IdleProcess(multiprocessing.get_context("spawn").Process):  # type: ignore[misc]
+    """A spawned process put on idle cycles the moment it exists: its imports and model
+    loading (about a second of CPU) then wait for the parent's own start-up instead of
+    competing with it."""
+
+    def start(self) -> None:
+        super().start()
+        if self.pid is not None:
+            lowest_priority(self.pid)
+
+
+class IdleSpawnContext(type(multiprocessing.get_context("spawn"))):  # type: ignore[misc]
+    Process = IdleProcess
 
 
 def _ready() -> bool:
@@ -86,7 +103,7 @@ class BackgroundIdentity:
     def __init__(self) -> None:
         self._pool = ProcessPoolExecutor(
             max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=IdleSpawnContext(),
             initializer=_start_worker,
         )
         self._pending: dict[int, Future] = {}

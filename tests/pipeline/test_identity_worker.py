@@ -161,6 +161,18 @@ def test_where_idle_scheduling_is_refused_the_worker_is_niced(monkeypatch):
 
     niced = []
     monkeypatch.setattr(identity_worker.os, "sched_setscheduler", refused, raising=False)
-    monkeypatch.setattr(identity_worker.os, "nice", niced.append)
-    lowest_priority()
-    assert niced == [identity_worker.WORKER_NICENESS]
+    monkeypatch.setattr(identity_worker.os, "setpriority", lambda *a: niced.append(a))
+    lowest_priority(1234)
+    assert niced == [(identity_worker.os.PRIO_PROCESS, 1234, identity_worker.WORKER_NICENESS)]
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+def test_the_worker_is_on_idle_cycles_from_its_start():
+    """Before its imports and models (a second of CPU at start-up), not after them."""
+    process = identity_worker.IdleSpawnContext().Process(target=time.sleep, args=(30,))
+    process.start()
+    try:
+        assert os.sched_getscheduler(process.pid) == os.SCHED_IDLE
+    finally:
+        process.kill()
+        process.join()
