@@ -23,7 +23,7 @@ merged by non-maximum suppression.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -35,6 +35,10 @@ KINDS = ("centerface", "hog", "cnn", "auto")
 DEFAULT_KIND = "centerface"
 _NATIVE_MIN_FACE = {"centerface": 14.0, "hog": 80.0, "cnn": 40.0}
 CENTERFACE_THRESHOLD = 0.5  # heatmap score a face centre needs (plus `threshold`)
+# Video: a face a track follows is kept by a detection this much below the threshold (CenterFace
+# 0.2 instead of 0.5): a face turning away or dimming scores lower before it is gone.
+KEEP_MARGIN = 0.3
+_SCORE_FLOOR = {"centerface": CENTERFACE_THRESHOLD, "hog": 0.0, "cnn": 0.0}  # at threshold 0
 # A photo in which the first pass finds no face is scanned once more, at no less than full
 # resolution and with the threshold lowered by this much: a photo is rarely faceless, and one
 # written out with its face raw is the failure that matters.
@@ -75,7 +79,9 @@ class DetectorConfig:
     more, less sure faces); `tile`: the largest side of one detector call in scaled pixels (0:
     never tile); `min_face_fraction`: without `min_face`, the smallest face is this share of the
     short side (within 20–120 px); `gpu`: run CenterFace on a CUDA GPU when ONNX Runtime can;
-    `second_look`: where a frame shows no face, scan it again more thoroughly (photos)."""
+    `second_look`: where a frame shows no face, scan it again more thoroughly (photos);
+    `keep_margin`: also return detections up to this much below the threshold, marked not
+    `sure` (video: a tracker keeps the faces it follows with them, see `track.py`)."""
 
     kind: str = DEFAULT_KIND
     min_face: int | None = None
@@ -84,6 +90,7 @@ class DetectorConfig:
     min_face_fraction: float = 1 / 20
     gpu: bool = False
     second_look: bool = False
+    keep_margin: float = 0.0
 
 
 # How photos are searched at default settings (`faceanon image`, `faceanon classify`, and the
@@ -115,7 +122,11 @@ class FaceDetector:
         height, width = frame.shape[:2]
         scale = self.scale_for(height, width)
         threshold = self.config.threshold
-        found = self._detect_at(frame, scale, threshold)
+        margin = self.config.keep_margin
+        found = self._detect_at(frame, scale, threshold - margin)
+        if margin:
+            floor = _SCORE_FLOOR[self.kind] + threshold
+            found = [d if d.score >= floor else replace(d, sure=False) for d in found]
         if not found and self.config.second_look:
             found = self._detect_at(frame, max(scale, 1.0), threshold + SECOND_LOOK)
         frame_box = Box(0, 0, width, height)

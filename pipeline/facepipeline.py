@@ -166,7 +166,8 @@ class FacePipeline:
         """Transform already located faces. `policy` may hold or override the classifier's
         verdicts (a tracker holding each track's decision does this); `identity_for` picks the
         faces whose identity similarity is measured (default: all, if an encoder is set);
-        `cover_reason` names faces that must be covered whatever they look like."""
+        `cover_reason` (a tracker's) names faces that must be covered whatever they look like
+        and judges their pose over frames; without it, each face's pose is judged alone."""
         timer = timer or StageTimer()
         started = time.perf_counter()
         limit = self.options.frame_limit
@@ -228,8 +229,10 @@ class FacePipeline:
             return "blur mode"
         if deadline is not None and time.perf_counter() > deadline:
             return OVER_LIMIT
-        reason = cover_reason(face) if cover_reason else None
-        return reason or implausibility(face.landmarks, face.box, points=face.points)
+        if cover_reason is None:
+            return implausibility(face.landmarks, face.box, points=face.points)
+        # a tracker judges the pose itself, held over frames (see `FaceTracker.cover_reason`)
+        return cover_reason(face) or implausibility(face.landmarks, face.box, max_yaw=None)
 
     def _swap(
         self,

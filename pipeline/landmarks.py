@@ -47,6 +47,7 @@ MAX_YAW = 60.0  # degrees: beyond it one half of the face is mostly hidden (a pr
 # profile. dlib's 68 points fitted on a profile can still look like a three-quarter view (a
 # stage clip: estimated yaw 30°, nose at -4.7 by CenterFace); the detector's points cannot.
 NOSE_SPAN = (-0.25, 1.25)
+TURNED = "head turned too far"
 
 
 def yaw_degrees(landmarks: np.ndarray) -> float:
@@ -65,6 +66,11 @@ def yaw_degrees(landmarks: np.ndarray) -> float:
     return float(np.degrees(np.arcsin((to_right - to_left) / (to_right + to_left))))
 
 
+def profile_by_points(points: np.ndarray) -> bool:
+    """Whether a detector's five points put the nose beyond the eyes: a face in profile."""
+    return not NOSE_SPAN[0] <= nose_position(points) <= NOSE_SPAN[1]
+
+
 def nose_position(points: np.ndarray) -> float:
     """Where a detector's five points (eyes, nose, mouth corners) put the nose along the eye
     line: 0 at the first eye, 1 at the second."""
@@ -76,14 +82,15 @@ def implausibility(
     landmarks: np.ndarray,
     box: Box,
     min_eye_distance: float = 8.0,
-    max_yaw: float = MAX_YAW,
+    max_yaw: float | None = MAX_YAW,
     points: np.ndarray | None = None,
 ) -> str | None:
     """Why these landmarks cannot be trusted for a swap, or None when they look like a face.
 
     Rejects faces too small to swap, landmarks strewn outside their box, eyes below the mouth,
-    and heads turned more than `max_yaw` degrees, or seen in profile by the detector's own
-    five `points` where given (one half of the face hidden).
+    and heads turned more than `max_yaw` degrees (None: not judged here; a tracker holds the
+    pose over frames), or seen in profile by the detector's own five `points` where given
+    (one half of the face hidden).
     """
     left_eye = landmarks[LEFT_EYE].mean(axis=0)
     right_eye = landmarks[RIGHT_EYE].mean(axis=0)
@@ -106,8 +113,8 @@ def implausibility(
     eye_to_mouth = float(np.dot(mouth_mid - eye_mid, down))
     if not 0.4 * eye_distance < eye_to_mouth < 2.5 * eye_distance:
         return "implausible landmarks"
-    if abs(yaw_degrees(landmarks)) > max_yaw:
-        return "head turned too far"
-    if points is not None and not NOSE_SPAN[0] <= nose_position(points) <= NOSE_SPAN[1]:
-        return "head turned too far"
+    if max_yaw is not None and abs(yaw_degrees(landmarks)) > max_yaw:
+        return TURNED
+    if points is not None and profile_by_points(points):
+        return TURNED
     return None

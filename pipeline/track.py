@@ -1,23 +1,27 @@
 """Temporal consistency for video: face tracks, held gender verdicts, coverage of misses.
 
 Each face gets a track id. On detection frames (every `detect_every`-th frame) detections are
-matched to tracks by box overlap (optimal assignment); in between, and whenever the detector
-misses a face its track still predicts, the landmarks are re-fitted inside the predicted box, so
-the face stays covered (swapped, or blurred if the fit is implausible) for `max_misses` frames
-rather than flashing raw. Between detection frames, the next detection frame's faces (when the
-caller has them: a recorded file is read ahead) that no track follows yet start their tracks at
-once, so a face that walks in is covered from the first frame, not from the next detection.
-A track's gender is voted over its first detection frames (its first frame, then one vote per
-detection frame: spread-out frames disagree more usefully than consecutive ones, and a frame's
-new votes share one classifier call) and then held, so a face never changes direction mid-clip.
+matched to tracks by box overlap (optimal assignment): sure detections first, then less sure
+ones (see `DetectorConfig.keep_margin`), which keep a track but never start one. In between, and
+whenever the detector misses a face its track still predicts, the landmarks are re-fitted inside
+the predicted box, so the face stays covered for `max_misses` detection rounds rather than
+flashing raw: swapped while the detector saw it at its last look, blurred once it did not (a
+head turned away: swapped, it got a face painted on the back of the head). Between detection
+frames, the next detection frame's faces (when the caller has them: a recorded file is read
+ahead) that no track follows yet start their tracks at once, so a face that walks in is covered
+from the first frame, not from the next detection. A track's gender is voted over its first
+detection frames (its first frame, then one vote per detection frame: spread-out frames disagree
+more usefully than consecutive ones, and a frame's new votes share one classifier call) and then
+held, so a face never changes direction mid-clip.
 
 Between confirmations a track moves with the image: its landmarks are followed from the previous
 frame by pyramidal Lucas-Kanade optical flow (one call per frame for all tracks) and the box
 moves by their median motion, capped at a fraction of the box's size per frame. The landmarks
-are then re-fitted (keeping the flow-moved landmarks instead would save the fits of three
-frames in four, but left a doubled lip line on a talking head) in a box that keeps the size of
-the detector's last box, so a fit that spreads cannot feed on itself. A track whose flow fails
-(the face left, or was covered), whose box leaves the frame, or whose fit spreads or shrinks
+are then re-fitted (keeping the flow-moved landmarks instead would save the fits of three frames
+in four, but left a doubled lip line on a talking head) in a box that keeps the size of the
+detector's last box, so a fit that spreads cannot feed on itself. A track whose flow fails (the
+face left, or was covered) while the detector did not see it at its last look (a dim, blurred
+face fails the flow in every frame), whose box leaves the frame, or whose fit spreads or shrinks
 beyond `max_spread` times the confirmed one, is *lost*: it stops moving and its last region is
 covered (never swapped) until the detector has looked there `lost_misses` more times without
 finding a face (or finds it again). A lost track is usually a face that left or a cut to another
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -43,7 +48,7 @@ import cv2
 import numpy as np
 
 from .detect import FaceDetector
-from .landmarks import Landmarker
+from .landmarks import MAX_YAW, TURNED, Landmarker, profile_by_points, yaw_degrees
 from .prefetch import Found, detections_of
 from .timing import StageTimer
 from .types import Box, Detection, Face, Gender, Verdict
@@ -77,7 +82,14 @@ class TrackerConfig:
 
 LOST = "track lost (left the frame, lost by the flow, or fit spread)"
 CUT = "track ended at a shot cut"
+UNSEEN = "track not confirmed by the detector (face turned away, hidden or gone)"
 THUMBNAIL = (32, 18)  # width, height of the frame thumbnails compared for shot cuts
+# A track's yaw is the median of its last YAW_FRAMES frames' estimates (one frame's swings by
+# 10 degrees and more on a dim three-quarter face); covered beyond MAX_YAW, swapped again below
+# MAX_YAW - YAW_HYSTERESIS; a single frame beyond MAX_YAW + YAW_JUMP is covered at once.
+YAW_FRAMES = 5
+YAW_HYSTERESIS = 5.0
+YAW_JUMP = 15.0
 
 
 @dataclass
@@ -92,6 +104,9 @@ class Track:
     misses: int = 0
     lost: bool = False
     ended: bool = False  # by a shot cut: covered, never swapped or matched to a face again
+    profile: bool = False  # the detector's five points saw a profile when it last confirmed it
+    turned: bool = False  # covered as turned by its landmarks' yaw (see `_hold_pose`)
+    yaws: deque[float] = field(default_factory=lambda: deque(maxlen=YAW_FRAMES))
     female_votes: list[float] = field(default_factory=list)
     held: Verdict | None = None
     running: Verdict | None = None  # the vote so far, until `held` is decided
@@ -152,6 +167,8 @@ class FaceTracker:
                     self._follow(gray, track)
                 if upcoming is not None:
                     self._start_upcoming(gray, upcoming.detections)
+        for track in self.tracks:
+            self._hold_pose(track)
         self._previous = gray
         return [t.face for t in self.tracks]
 
@@ -195,31 +212,34 @@ class FaceTracker:
         steps = (moved - points).reshape(len(live), -1, 2)
         good = status.reshape(len(live), -1).astype(bool)
         for track, step, ok in zip(live, steps, good, strict=True):
-            if ok.mean() < self.config.min_flow:
+            if ok.mean() < self.config.min_flow and (track.misses or track.ended):
                 self._lose(track)
                 continue
-            track.moved(self._capped(np.median(step[ok], axis=0), track.anchor))
+            # A face the detector saw at its last look stays where the flow's few good points
+            # (if any) put it, to be re-fitted: on a dim, blurred face the flow fails on most
+            # points in every frame, and losing it there covered it three frames in four.
+            shift = np.median(step[ok], axis=0) if ok.any() else np.zeros(2, np.float32)
+            track.moved(self._capped(shift, track.anchor))
 
     def _start_upcoming(self, gray: np.ndarray, detections: Sequence[Detection]) -> None:
         """Start tracks now for the next detection frame's faces that no track follows (the
         detector will confirm them there, by overlap, like any other track)."""
         for detection in detections:
+            if not detection.sure:
+                continue
             if all(detection.box.iou(t.face.box) < self.config.min_iou for t in self.tracks):
                 self._start(gray, detection)
 
-    def _associate(self, gray: np.ndarray, detections) -> None:
+    def _associate(self, gray: np.ndarray, detections: Sequence[Detection]) -> None:
+        """Match this detection frame's detections to the open tracks: sure detections first
+        (any left over start new tracks), then the less sure ones, which only keep a track the
+        sure ones did not (a face turning or dimming scores lower before it is gone)."""
         open_tracks = [i for i, t in enumerate(self.tracks) if not t.ended]
-        matched_tracks: set[int] = set()
-        matched_detections: set[int] = set()
-        if open_tracks and detections:
-            overlap = np.array(
-                [[self.tracks[i].face.box.iou(d.box) for d in detections] for i in open_tracks]
-            )
-            for r, c in best_pairs(overlap):
-                if overlap[r, c] >= self.config.min_iou:
-                    self._refresh(gray, self.tracks[open_tracks[r]], detections[c])
-                    matched_tracks.add(open_tracks[r])
-                    matched_detections.add(c)
+        sure = [d for d in detections if d.sure]
+        matched_tracks, matched_detections = self._match(gray, open_tracks, sure)
+        unsure = [d for d in detections if not d.sure]
+        rest = [i for i in open_tracks if i not in matched_tracks]
+        matched_tracks |= self._match(gray, rest, unsure)[0]
         survivors = []
         for i, track in enumerate(self.tracks):
             if i not in matched_tracks:
@@ -230,7 +250,7 @@ class FaceTracker:
                 self._follow(gray, track)
             survivors.append(track)
         self.tracks = survivors
-        for j, detection in enumerate(detections):
+        for j, detection in enumerate(sure):
             if j not in matched_detections:
                 self._start(gray, detection)
         confirmed = [t for t in self.tracks if t.misses == 0]
@@ -243,6 +263,26 @@ class FaceTracker:
             if t.misses == 0
             or all(t.face.box.iou(c.face.box) < self._overlap_to_drop(t) for c in confirmed)
         ]
+
+    def _match(
+        self, gray: np.ndarray, candidates: list[int], detections: Sequence[Detection]
+    ) -> tuple[set[int], set[int]]:
+        """Refresh the tracks `candidates` (indices) with the detections they overlap best
+        (optimal assignment, IoU at least `min_iou`); the tracks refreshed and the indices of
+        the detections used."""
+        refreshed: set[int] = set()
+        used: set[int] = set()
+        if not candidates or not detections:
+            return refreshed, used
+        overlap = np.array(
+            [[self.tracks[i].face.box.iou(d.box) for d in detections] for i in candidates]
+        )
+        for r, c in best_pairs(overlap):
+            if overlap[r, c] >= self.config.min_iou:
+                self._refresh(gray, self.tracks[candidates[r]], detections[c])
+                refreshed.add(candidates[r])
+                used.add(c)
+        return refreshed, used
 
     def _overlap_to_drop(self, track: Track) -> float:
         return self.config.min_iou if track.ended else 0.5
@@ -291,6 +331,23 @@ class FaceTracker:
         track.face = Face(box=moved, landmarks=points, score=track.face.score, track_id=track.id)
 
     @staticmethod
+    def _hold_pose(track: Track) -> None:
+        """Keep a face's pose verdict steady from frame to frame. The detector's five points
+        (on the frames where it confirms the track) judge a profile better than the 68
+        landmarks, which a profile can fold into a three-quarter view; their verdict holds
+        until the detector confirms the track again (applied only on its own frames, it had
+        a face swapped three frames in four and covered on the fourth). The landmarks' yaw
+        is steadied over frames (see YAW_FRAMES). Measured on hamilton: see the README."""
+        if track.lost or track.ended:
+            return
+        if track.face.points is not None:
+            track.profile = profile_by_points(track.face.points)
+        yaw = abs(yaw_degrees(track.face.landmarks))
+        track.yaws.append(yaw)
+        limit = MAX_YAW - YAW_HYSTERESIS if track.turned else MAX_YAW
+        track.turned = float(np.median(track.yaws)) > limit or yaw > MAX_YAW + YAW_JUMP
+
+    @staticmethod
     def _lose(track: Track) -> None:
         """Freeze the track where it is; its misses count afresh from here."""
         track.lost, track.misses = True, 0
@@ -302,14 +359,18 @@ class FaceTracker:
         return step if length <= limit else step * (limit / length)
 
     def cover_reason(self, face: Face) -> str | None:
-        """Why this tracked face must be covered rather than swapped (a lost track, or one a
-        shot cut ended), if so."""
+        """Why this tracked face must be covered rather than swapped (a lost track, one a
+        shot cut ended, or a head turned too far by its held pose), if so."""
         track = self._track_of(face)
         if track is None:
             return None
         if track.ended:
             return CUT
-        return LOST if track.lost else None
+        if track.lost:
+            return LOST
+        if track.misses:
+            return UNSEEN
+        return TURNED if track.profile or track.turned else None
 
     def identity_due(self, face: Face) -> bool:
         """Whether this frame should measure the face's identity similarity (once its verdict

@@ -89,11 +89,14 @@ class Box:
 class Detection:
     """A face box from a detector, before landmarks: `box` in the landmark predictor's
     convention (dlib's, brows to chin), `points` the detector's five landmarks (eyes, nose
-    tip, mouth corners) where it gives them."""
+    tip, mouth corners) where it gives them; `sure`: False for a detection below the
+    detector's threshold that a tracker may use to keep a face it follows, never to start one
+    (see `DetectorConfig.keep_margin`)."""
 
     box: Box
     score: float
     points: np.ndarray | None = field(default=None, compare=False)
+    sure: bool = True
 
 
 @dataclass(frozen=True, eq=False)

@@ -9,7 +9,7 @@ from typing import Any
 from threadpoolctl import threadpool_limits
 
 from pipeline.classify import load_classifier
-from pipeline.detect import DEFAULT_KIND, DetectorConfig, FaceDetector
+from pipeline.detect import DEFAULT_KIND, KEEP_MARGIN, DetectorConfig, FaceDetector
 from pipeline.device import device_kind
 from pipeline.facepipeline import FacePipeline, PipelineOptions
 from pipeline.identity_worker import BackgroundIdentity
@@ -87,6 +87,7 @@ def build_pipeline(
             min_face_fraction=settings.min_face_fraction,
             gpu=device_kind(settings.device) == "cuda",
             second_look=not video,  # photos: a second, finer look where none was found
+            keep_margin=KEEP_MARGIN if video else 0.0,  # video: less sure faces keep tracks
         )
     )
     classifier = swapper = None
