@@ -122,8 +122,9 @@ class FacePipeline:
     def find_faces(
         self, frame: np.ndarray, timer: StageTimer, found: Found | None = None
     ) -> list[Face]:
-        """Detection (unless `found` brings it) and landmarks for every face in the frame."""
-        detections = detections_of(self.detector, frame, timer, found)
+        """Detection (unless `found` brings it) and landmarks for every face in the frame;
+        only sure detections (a less sure one only keeps a face a tracker follows)."""
+        detections = [d for d in detections_of(self.detector, frame, timer, found) if d.sure]
         with timer("landmarks"):
             gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
             return [Face.found(d, self.landmarker.fit(gray, d.box)) for d in detections]

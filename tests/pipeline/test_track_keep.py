@@ -156,3 +156,23 @@ def test_a_face_the_detector_sees_is_kept_where_the_flow_fails(face_frame, monke
     tracker.tracks[0].misses = 1  # not seen at the detector's last look
     tracker.update(frame)
     assert tracker.tracks[0].lost
+
+
+def test_without_a_tracker_a_less_sure_detection_is_no_face(face_frame, swapper):
+    """`faceanon batch` shares the video pipeline's detector (which reports less sure faces)
+    with its photos, which are processed without a tracker: those must not become faces."""
+    frame, _ = face_frame
+
+    def unsure(call, found):
+        return [replace(d, sure=False) for d in found]
+
+    pipeline = FacePipeline(
+        ScriptedDetector(unsure), Landmarker(), MaleClassifier(), swapper,
+        PipelineOptions(identity=False),
+    )  # fmt: skip
+    assert pipeline.process(frame).faces == ()
+    sure = FacePipeline(
+        ScriptedDetector(lambda call, found: found), Landmarker(), MaleClassifier(), swapper,
+        PipelineOptions(identity=False),
+    )  # fmt: skip
+    assert len(sure.process(frame).faces) == 1
