@@ -77,6 +77,21 @@ def image(
             f"faceanon: {len(pairs)} image(s){in_pages}, {totals.faces} face(s): "
             f"{totals.swapped} swapped, {totals.blurred} blurred → {where}"
         )
+        faceless = [r["input"] for r in records if not r["faces"]]
+        if faceless:
+            click.echo(no_face_note(faceless), err=True)
+
+
+def no_face_note(names: list[str], shown: int = 5) -> str:
+    """The line naming the images in which no face was found (written out unchanged): a
+    photo of a person whose face the detector missed shows that face raw, so the user should
+    look at them (a landscape needs no second look)."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    listed = ", ".join(names[:shown]) + more
+    return (
+        f"faceanon: no face found in {len(names)} image(s), written out unchanged: {listed} "
+        "(check them if they show people; the report lists every file's faces)"
+    )
 
 
 @cli.command()

@@ -221,3 +221,18 @@ def test_paint_limit_reaches_the_swap_and_the_report(tmp_path, portrait):
         assert settings["paint_limit"] == (0.0 if options else None)
         outputs[name] = pixels(out)
     assert np.abs(outputs["free"] - outputs["capped"]).mean() > 0.01
+
+
+def test_images_with_no_face_found_are_named(tmp_path, portrait, capsys):
+    """A photo whose face the detector missed goes out unchanged, the face raw: the user is
+    told which images had no face, to look at them; --quiet prints nothing."""
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(portrait, src / "person.png")
+    Image.fromarray(np.full((120, 160, 3), 90, np.uint8)).save(src / "wall.png")
+    assert run_cli("image", src, "-o", tmp_path / "out", "--no-identity") == 0
+    err = capsys.readouterr().err
+    assert "no face found in 1 image(s)" in err
+    assert "wall.png" in err and "person.png" not in err
+    assert run_cli("image", src, "-o", tmp_path / "quiet", "--no-identity", "--quiet") == 0
+    assert "no face found" not in capsys.readouterr().err
