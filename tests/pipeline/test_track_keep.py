@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from test_track import changed
 
 from pipeline.detect import FaceDetector
 from pipeline.facepipeline import FacePipeline, PipelineOptions
@@ -34,12 +35,6 @@ class ScriptedDetector(FaceDetector):
 class MaleClassifier:
     def classify(self, crops):
         return [Verdict(Gender.MALE, 0.95) for _ in crops]
-
-
-def changed(before: np.ndarray, after: np.ndarray, box: Box) -> float:
-    rows = slice(max(0, int(box.top)), int(box.bottom))
-    cols = slice(max(0, int(box.left)), int(box.right))
-    return float(np.abs(after[rows, cols].astype(int) - before[rows, cols]).mean())
 
 
 @pytest.fixture(scope="module")
