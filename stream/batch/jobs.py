@@ -11,8 +11,10 @@ import copy
 import hashlib
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from pipeline.detect import FaceDetector
 from pipeline.errors import FaceanonError
 from pipeline.facepipeline import FacePipeline
 from pipeline.track import FaceTracker
@@ -109,9 +111,12 @@ def video_pipeline(settings: RunSettings) -> FacePipeline:
 
 
 def image_pipeline(settings: RunSettings) -> FacePipeline:
-    """The loaded models without tracking: each image stands alone."""
+    """The loaded models without tracking: each image stands alone, searched as `faceanon
+    image` searches it (a second look where none was found; only sure faces)."""
     fresh = copy.copy(_pipeline(settings))
     fresh.tracker = None
+    photo = replace(fresh.detector.config, second_look=True, keep_margin=0.0)
+    fresh.detector = FaceDetector(photo)
     return fresh
 
 

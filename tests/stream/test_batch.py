@@ -195,3 +195,17 @@ def test_an_output_folder_inside_the_input_is_skipped_by_the_walk(tmp_path):
     for _ in range(2):
         assert run_cli("batch", root, "-o", out, "--workers", "1", *FAST) == 0
         assert set(manifest_rows(out)) == {"a.mp4"}
+
+
+def test_batch_photos_are_searched_as_faceanon_image_searches_them():
+    """The batch worker builds one pipeline for video (its detector reports less sure faces
+    for tracks, and has no second look); its photos get the photo search."""
+    from pipeline.detect import KEEP_MARGIN
+    from stream.batch.jobs import image_pipeline, video_pipeline
+    from stream.build import RunSettings
+
+    settings = RunSettings(mode="blur", identity=False)
+    photo = image_pipeline(settings).detector.config
+    assert photo.second_look and photo.keep_margin == 0.0
+    video = video_pipeline(settings).detector.config
+    assert not video.second_look and video.keep_margin == KEEP_MARGIN
