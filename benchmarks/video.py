@@ -11,10 +11,11 @@ Three runs on one clip, in this order, in one process:
   faceanon  `anonymize_video` end to end with the chosen mode.
 `--group-clip` measures a 1280×720, four-face clip made here from the shipped synthetic
 `samples/group.png` (a slow zoom and pan, 25 fps, `--seconds` long, default 4) instead of CLIP.
-`--seconds` first cuts the clip (packets copied, no re-encoding) to keep the run short. Stage
-shares are each stage's time over the end-to-end wall time; detection runs in its own threads
-(several frames at once, so its share can pass 100 %), decoding and encoding in theirs, all
-overlapping the face work on the main thread.
+`--seconds` first cuts the clip (packets copied, no re-encoding) to keep the run short. Also
+printed: how often a tracked face switched between swapped and covered from one frame to the next
+(a face flashing). Stage shares are each stage's time over the end-to-end wall time; detection runs
+in its own threads (several frames at once, so its share can pass 100 %), decoding and encoding in
+theirs, all overlapping the face work on the main thread.
 """
 
 from __future__ import annotations
@@ -116,6 +117,26 @@ def pipeline_for(mode: str, detect_every: int, min_face: int | None):
         return settings, build_pipeline(settings, video=True, identity_worker=True)
 
 
+class SwitchCounter:
+    """Wraps a pipeline's `process` to count how often a tracked face goes from swapped to
+    covered or back from one frame to the next (a face flashing between the two)."""
+
+    def __init__(self, pipeline) -> None:
+        self.switches = 0
+        self._last: dict[int, str] = {}
+        self._process = pipeline.process
+        pipeline.process = self
+
+    def __call__(self, *args, **kwargs):
+        result = self._process(*args, **kwargs)
+        for outcome in result.faces:
+            track, action = outcome.face.track_id, outcome.action.name
+            if track is not None:
+                self.switches += self._last.get(track, action) != action
+                self._last[track] = action
+        return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("clip", type=Path, nargs="?", default=DEFAULT_CLIP)
@@ -137,6 +158,7 @@ def main() -> None:
             clip = cut(args.clip, args.seconds, Path(folder))
         plain_frames, plain_seconds = ceiling(clip, Path(folder) / "ceiling.mp4")
         io_frames, io_seconds = io_only(clip, Path(folder) / "io.mp4")
+        switches = SwitchCounter(pipeline)
         try:
             run = anonymize_video(clip, Path(folder) / "anon.mp4", pipeline, quiet=True)
         finally:
@@ -165,7 +187,8 @@ def main() -> None:
     tally = run.tally
     print(
         f"faces: {tally.faces} found, {tally.swapped} swapped, {tally.blurred} covered "
-        f"in {tally.frames} frames"
+        f"in {tally.frames} frames; a tracked face switched between swapped and covered from "
+        f"one frame to the next {switches.switches} times"
     )
     print("stage shares of the end-to-end time:")
     for stage, spent in sorted(tally.seconds.items(), key=lambda item: -item[1]):
