@@ -1,7 +1,7 @@
 """Video speed: faceanon end to end against plain PyAV decode + encode of the same clip.
 
     .venv/bin/python benchmarks/video.py [CLIP] [--mode swap|blur] [--seconds S] [--detect-every N]
-        [--min-face PX] [--group-clip]
+        [--min-face PX] [--group-clip] [--detector KIND]
 
 Three runs on one clip, in this order, in one process:
   ceiling   plain PyAV: decode, encode with the sink's x264 settings (yuv420p in and out, no
@@ -34,6 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.detect import DEFAULT_KIND, KINDS
 from pipeline.errors import WeightsError
 from stream.bench import ceiling
 from stream.build import (
@@ -100,12 +101,13 @@ def io_only(source: Path, output: Path) -> tuple[int, float]:
     return count, time.perf_counter() - started
 
 
-def pipeline_for(mode: str, detect_every: int, min_face: int | None):
+def pipeline_for(mode: str, detect_every: int, min_face: int | None, detector: str):
     settings = RunSettings(
         mode=mode,
         detect_every=detect_every,
         min_face=min_face,
         min_face_fraction=STREAM_MIN_FACE_FRACTION,  # as `faceanon video`
+        detector=detector,
     )
     try:
         return settings, build_pipeline(settings, video=True, identity_worker=True)
@@ -145,12 +147,13 @@ def main() -> None:
     parser.add_argument("--detect-every", type=int, default=VIDEO_DETECT_EVERY)
     parser.add_argument("--min-face", type=int, default=None, help="default: the pipeline's")
     parser.add_argument("--group-clip", action="store_true", help="1280×720 four-face clip")
+    parser.add_argument("--detector", choices=KINDS, default=DEFAULT_KIND)
     args = parser.parse_args()
     if not args.group_clip and not args.clip.is_file():
         print(f"skipped: no clip at {args.clip} (shared media, not part of the repository)")
         return
 
-    settings, pipeline = pipeline_for(args.mode, args.detect_every, args.min_face)
+    settings, pipeline = pipeline_for(args.mode, args.detect_every, args.min_face, args.detector)
     with tempfile.TemporaryDirectory() as folder:
         if args.group_clip:
             clip = group_clip(Path(folder), args.seconds or 4.0)
