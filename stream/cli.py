@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -35,6 +35,9 @@ from .options import (
     detect_every_option,
     frame_limit_option,
 )
+
+if TYPE_CHECKING:
+    from .report import Tally
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -77,9 +80,17 @@ def image(
             f"faceanon: {len(pairs)} image(s){in_pages}, {totals.faces} face(s): "
             f"{totals.swapped} swapped, {totals.blurred} blurred → {where}"
         )
+        if totals.blurred:
+            click.echo(cover_note(totals))
         faceless = [r["input"] for r in records if not r["faces"]]
         if faceless:
             click.echo(no_face_note(faceless), err=True)
+
+
+def cover_note(tally: Tally) -> str:
+    """Why faces were covered instead of swapped, most frequent reason first."""
+    reasons = ", ".join(f"{count} {reason}" for reason, count in tally.blur_reasons.most_common())
+    return f"faceanon: covered: {reasons}"
 
 
 def no_face_note(names: list[str], shown: int = 5) -> str:
@@ -144,6 +155,8 @@ def video(
             f"faceanon: {run.frames} frames, {tally.faces} face(s): {tally.swapped} swapped, "
             f"{tally.blurred} blurred, {run.frames / max(run.seconds, 1e-9):.1f} fps → {output}"
         )
+        if tally.blurred:
+            click.echo(cover_note(tally))
 
 
 @cli.command()
@@ -235,6 +248,8 @@ def webcam(
             f"faceanon: {stats.tally.frames} frames at {stats.fps:.1f} fps, {stats.dropped} "
             f"dropped, {stats.tally.swapped} face(s) swapped, {stats.tally.blurred} blurred{where}"
         )
+        if stats.tally.blurred:
+            click.echo(cover_note(stats.tally))
 
 
 @cli.command()

@@ -236,3 +236,10 @@ def test_images_with_no_face_found_are_named(tmp_path, portrait, capsys):
     assert "wall.png" in err and "person.png" not in err
     assert run_cli("image", src, "-o", tmp_path / "quiet", "--no-identity", "--quiet") == 0
     assert "no face found" not in capsys.readouterr().err
+
+
+def test_the_summary_says_why_faces_were_covered(tmp_path, group, capsys):
+    assert run_cli("image", group, "-o", tmp_path / "g.png", "--mode", "blur") == 0
+    lines = capsys.readouterr().out.splitlines()
+    covered = [line for line in lines if line.startswith("faceanon: covered: ")]
+    assert covered and "blur mode" in covered[0]
