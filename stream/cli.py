@@ -80,17 +80,18 @@ def image(
             f"faceanon: {len(pairs)} image(s){in_pages}, {totals.faces} face(s): "
             f"{totals.swapped} swapped, {totals.blurred} blurred → {where}"
         )
-        if totals.blurred:
-            click.echo(cover_note(totals))
+        echo_cover_reasons(totals)
         faceless = [r["input"] for r in records if not r["faces"]]
         if faceless:
             click.echo(no_face_note(faceless), err=True)
 
 
-def cover_note(tally: Tally) -> str:
-    """Why faces were covered instead of swapped, most frequent reason first."""
-    reasons = ", ".join(f"{count} {reason}" for reason, count in tally.blur_reasons.most_common())
-    return f"faceanon: covered: {reasons}"
+def echo_cover_reasons(tally: Tally) -> None:
+    """Print why faces were covered instead of swapped, most frequent reason first (nothing
+    when none was)."""
+    if tally.blurred:
+        reasons = tally.blur_reasons.most_common()
+        click.echo("faceanon: covered: " + ", ".join(f"{n} {reason}" for reason, n in reasons))
 
 
 def no_face_note(names: list[str], shown: int = 5) -> str:
@@ -155,8 +156,7 @@ def video(
             f"faceanon: {run.frames} frames, {tally.faces} face(s): {tally.swapped} swapped, "
             f"{tally.blurred} blurred, {run.frames / max(run.seconds, 1e-9):.1f} fps → {output}"
         )
-        if tally.blurred:
-            click.echo(cover_note(tally))
+        echo_cover_reasons(tally)
 
 
 @cli.command()
@@ -248,8 +248,7 @@ def webcam(
             f"faceanon: {stats.tally.frames} frames at {stats.fps:.1f} fps, {stats.dropped} "
             f"dropped, {stats.tally.swapped} face(s) swapped, {stats.tally.blurred} blurred{where}"
         )
-        if stats.tally.blurred:
-            click.echo(cover_note(stats.tally))
+        echo_cover_reasons(stats.tally)
 
 
 @cli.command()

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from test_track import changed
+from test_track import BlinkingDetector, changed
 
 from pipeline.detect import FaceDetector
 from pipeline.facepipeline import FacePipeline, PipelineOptions
@@ -42,10 +42,10 @@ def swapper():
     return LatentSwapper.load()
 
 
-def run(script, frame, swapper, frames: int = 16):
+def run(detector, frame, swapper, frames: int = 16):
     """The same frame over and over, the detector scripted, detection every 4th frame."""
     pipeline = FacePipeline(
-        ScriptedDetector(script), Landmarker(), MaleClassifier(), swapper,
+        detector, Landmarker(), MaleClassifier(), swapper,
         PipelineOptions(identity=False), tracking=TrackerConfig(detect_every=4),
     )  # fmt: skip
     return [pipeline.process(frame) for _ in range(frames)]
@@ -56,7 +56,7 @@ def test_a_face_the_detector_stops_seeing_is_covered_until_it_sees_it_again(face
     the flow and the fit still follow something face-like): covered, not swapped; seen again
     at frame 12, swapped again. Before, the track was swapped all along."""
     frame, _ = face_frame
-    results = run(lambda call, found: [] if call in (1, 2) else found, frame, swapper)
+    results = run(BlinkingDetector({1, 2}), frame, swapper)
     actions = [r.faces[0].action for r in results]
     assert actions == [Action.SWAPPED] * 4 + [Action.BLURRED] * 8 + [Action.SWAPPED] * 4
     for i in range(4, 12):
@@ -71,7 +71,7 @@ def test_a_less_sure_detection_keeps_a_track_but_starts_none(face_frame, swapper
     def unsure(call, found):
         return [replace(d, sure=False) for d in found] if call > 0 else found
 
-    results = run(unsure, frame, swapper)
+    results = run(ScriptedDetector(unsure), frame, swapper)
     assert [r.faces[0].action for r in results] == [Action.SWAPPED] * 16
     tracker = FaceTracker(ScriptedDetector(unsure), Landmarker(), TrackerConfig())
     tracker.update(frame)
@@ -92,7 +92,7 @@ def test_the_detectors_profile_verdict_holds_between_its_looks(face_frame, swapp
         points[2, 0] = points[0, 0] - 0.5 * (points[1, 0] - points[0, 0])
         return [replace(d, points=points)]
 
-    results = run(profile_at_4, frame, swapper)
+    results = run(ScriptedDetector(profile_at_4), frame, swapper)
     reasons = [r.faces[0].reason for r in results]
     assert reasons == [None] * 4 + [TURNED] * 4 + [None] * 8
 
