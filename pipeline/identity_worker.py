@@ -65,7 +65,16 @@ class IdleProcess(multiprocessing.get_context("spawn").Process):  # type: ignore
 
 
 class IdleSpawnContext(type(multiprocessing.get_context("spawn"))):  # type: ignore[misc]
-    Process = IdleProcess
+    """Spawns `IdleProcess`es and keeps them in `processes`, so their owner can stop them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.processes: list[IdleProcess] = []
+
+    def Process(self, *args, **kwargs) -> IdleProcess:  # multiprocessing calls it so
+        process = IdleProcess(*args, **kwargs)
+        self.processes.append(process)
+        return process
 
 
 def _ready() -> bool:
@@ -101,9 +110,10 @@ class BackgroundIdentity:
     needs_tracks = True
 
     def __init__(self) -> None:
+        self._context = IdleSpawnContext()
         self._pool = ProcessPoolExecutor(
             max_workers=1,
-            mp_context=IdleSpawnContext(),
+            mp_context=self._context,
             initializer=_start_worker,
         )
         self._pending: dict[int, Future] = {}
@@ -172,5 +182,12 @@ class BackgroundIdentity:
             del self._pending[key]
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)  # at most one readout
+        """Stop the worker now: a readout still running (or the worker still loading) would
+        only be thrown away, and waiting for it kept a short clip's command a second longer."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in self._context.processes:
+            process.terminate()
+        for process in self._context.processes:
+            process.join()
+        self._pool.shutdown(wait=True)
         self._pending.clear()

@@ -176,3 +176,14 @@ def test_the_worker_is_on_idle_cycles_from_its_start():
     finally:
         process.kill()
         process.join()
+
+
+def test_close_stops_a_worker_still_loading_without_waiting_for_it():
+    """Readouts still running at the end would be thrown away: close() stops the worker at
+    once (it had waited a second for one still loading its models, on every short clip)."""
+    readouts = BackgroundIdentity()
+    (process,) = readouts._context.processes
+    started = time.perf_counter()
+    readouts.close()
+    assert time.perf_counter() - started < 0.5
+    assert not process.is_alive()

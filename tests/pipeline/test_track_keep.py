@@ -14,7 +14,7 @@ from pipeline.detect import FaceDetector
 from pipeline.facepipeline import FacePipeline, PipelineOptions
 from pipeline.landmarks import TURNED, Landmarker, yaw_degrees
 from pipeline.latent.swapper import LatentSwapper
-from pipeline.track import UNSEEN, FaceTracker, Track, TrackerConfig
+from pipeline.track import CUT, UNSEEN, FaceTracker, Track, TrackerConfig
 from pipeline.types import Action, Box, Face, Gender, Verdict
 
 
@@ -171,3 +171,39 @@ def test_without_a_tracker_a_less_sure_detection_is_no_face(face_frame, swapper)
         PipelineOptions(identity=False),
     )  # fmt: skip
     assert len(sure.process(frame).faces) == 1
+
+
+class CountingLandmarker(Landmarker):
+    """dlib's landmarks, counting its fits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fits = 0
+
+    def fit(self, gray, box):
+        self.fits += 1
+        return super().fit(gray, box)
+
+
+def test_a_track_covered_whatever_its_landmarks_say_is_moved_by_the_flow_without_fits(
+    face_frame,
+):
+    """Frames 0-3 confirm the face (a fit each); the detector misses it at frames 4 and 8: the
+    track is covered as unseen there and between, so its landmarks are not fitted again (the
+    flow moves it); seen again at frame 12, fitted each frame as before."""
+    frame, _ = face_frame
+    landmarker = CountingLandmarker()
+    tracker = FaceTracker(BlinkingDetector({1, 2}), landmarker, TrackerConfig(detect_every=4))
+    fits = []
+    for _ in range(16):
+        before = landmarker.fits
+        (face,) = tracker.update(frame)
+        fits.append(landmarker.fits - before)
+        assert (tracker.cover_reason(face) == UNSEEN) == (4 <= tracker.frame_number < 12)
+    assert fits == [1] * 4 + [0] * 8 + [1] * 4
+    tracker.update(frame)  # frame 16, a detection frame
+    tracker._end_all()  # a shot cut: the track is covered from now on, and moved by the flow
+    before = landmarker.fits
+    (face,) = tracker.update(frame)
+    assert tracker.cover_reason(face) == CUT
+    assert landmarker.fits == before
