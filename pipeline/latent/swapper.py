@@ -33,7 +33,7 @@ from ..weights import read_card
 from .identity import IdentityMode, KSameGallery, choose_identity, dp_release
 from .model import LatentFaceModel, anchor_ring, control_points
 from .paint_guard import PaintGuard
-from .warp import affine_maps, remap_grid, triangle_labels
+from .warp import affine_maps, dst_inverses, remap_grids, triangle_labels
 
 if TYPE_CHECKING:
     import torch
@@ -395,9 +395,18 @@ def render(
         return out, mask
     labels = triangle_labels(dst - (left, top), triangles, (bottom - top, right - left))
     outside = labels < 0
+    inverses = dst_inverses(dst, triangles)
+    face_map, texture_map = remap_grids(
+        labels,
+        [
+            affine_maps(src, dst, triangles, inverses),
+            affine_maps(texture_points, dst, triangles, inverses),
+        ],
+        (left, top),
+    )
     (face_x, face_y), (tex_x, tex_y) = smooth_maps(
-        remap_grid(labels, affine_maps(src, dst, triangles), (left, top)),
-        remap_grid(labels, affine_maps(texture_points, dst, triangles), (left, top)),
+        face_map,
+        texture_map,
         (~outside).astype(np.float32),
         (left, top),
         SMOOTHING * size,

@@ -42,23 +42,37 @@ def delaunay(points: np.ndarray) -> np.ndarray:
 def triangle_labels(dst: np.ndarray, triangles: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """int32 image: the index of the dst triangle each pixel centre falls in, -1 for none."""
     labels = np.full(shape, -1, np.int32)
-    scaled = np.round(dst * (1 << _SHIFT)).astype(np.int32)
-    for t, tri in enumerate(triangles):
-        cv2.fillConvexPoly(labels, scaled[tri], int(t), lineType=cv2.LINE_8, shift=_SHIFT)
+    corners = np.round(dst * (1 << _SHIFT)).astype(np.int32)[triangles]  # (k, 3, 2)
+    for t, corner in enumerate(corners):
+        cv2.fillConvexPoly(labels, corner, t, lineType=cv2.LINE_8, shift=_SHIFT)
     return labels
 
 
-def affine_maps(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """(k, 2, 3) affine matrices taking each dst triangle onto its src triangle."""
-    d = np.concatenate([dst[triangles], np.ones((len(triangles), 3, 1))], axis=2)  # k×3×3
+def affine_maps(
+    src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, inverses: np.ndarray | None = None
+) -> np.ndarray:
+    """(k, 2, 3) affine matrices taking each dst triangle onto its src triangle. `inverses`:
+    `dst_inverses(dst, triangles)`, when several warps share the same dst."""
+    if inverses is None:
+        inverses = dst_inverses(dst, triangles)
     s = src[triangles]  # k×3×2
-    # Solve d @ X = s for X (3×2) per triangle; degenerate triangles map by their centroid.
-    det = np.linalg.det(d)
-    ok = np.abs(det) > 1e-9
-    solution = np.zeros((len(triangles), 3, 2))
-    solution[ok] = np.linalg.solve(d[ok], s[ok])
-    solution[~ok, 2] = s[~ok].mean(axis=1)
+    solution = inverses @ s  # k×3×2: d @ X = s, d's rows [x y 1] of the dst corners
+    degenerate = ~np.isfinite(inverses[:, 0, 0])  # such a triangle maps by its centroid
+    solution[degenerate] = 0.0
+    solution[degenerate, 2] = s[degenerate].mean(axis=1)
     return solution.transpose(0, 2, 1)
+
+
+def dst_inverses(dst: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """(k, 3, 3): the inverse of each dst triangle's matrix of rows [x y 1] (NaN for a
+    degenerate triangle), in closed form: the rows' cross products over the determinant."""
+    d = np.concatenate([dst[triangles], np.ones((len(triangles), 3, 1))], axis=2)
+    a, b, c = d[:, 0], d[:, 1], d[:, 2]
+    adjugate = np.stack([np.cross(b, c), np.cross(c, a), np.cross(a, b)], axis=2)
+    det = np.einsum("kj,kj->k", a, adjugate[:, :, 0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(np.abs(det) > 1e-9, 1.0 / det, np.nan)
+    return adjugate * scale[:, None, None]
 
 
 def coefficient_table(matrices: np.ndarray) -> np.ndarray:
@@ -72,13 +86,22 @@ def remap_grid(
 ) -> tuple[np.ndarray, np.ndarray]:
     """cv2.remap maps for a labelled region whose top-left pixel is `origin` in dst space.
     Unlabelled pixels map to themselves."""
+    return remap_grids(labels, [matrices], origin)[0]
+
+
+def remap_grids(
+    labels: np.ndarray, warps: list[np.ndarray], origin: tuple[int, int] = (0, 0)
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`remap_grid` for several warps over the same labels, with one lookup of the labels."""
     height, width = labels.shape
     xs = np.arange(width, dtype=np.float32)[None, :] + np.float32(origin[0])
     ys = np.arange(height, dtype=np.float32)[:, None] + np.float32(origin[1])
-    table = coefficient_table(matrices)
-    coefficients = table[np.where(labels >= 0, labels, len(matrices))]
-    a, b, c, d, e, f = np.moveaxis(coefficients, 2, 0)
-    return a * xs + b * ys + c, d * xs + e * ys + f
+    table = np.concatenate([coefficient_table(m) for m in warps], axis=1)
+    coefficients = np.moveaxis(table[np.where(labels >= 0, labels, len(warps[0]))], 2, 0)
+    maps = []
+    for a, b, c, d, e, f in coefficients.reshape(len(warps), 6, height, width):
+        maps.append((a * xs + b * ys + c, d * xs + e * ys + f))
+    return maps
 
 
 @dataclass(frozen=True, eq=False)
