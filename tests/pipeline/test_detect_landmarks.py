@@ -134,6 +134,32 @@ def test_a_photo_without_a_face_found_gets_a_second_look(face_frame, monkeypatch
     assert calls[-1] == pytest.approx(0.5 + detect.SECOND_LOOK)
 
 
+def test_a_photo_no_upright_look_finds_is_scanned_turned(face_frame, monkeypatch):
+    """The last look: where neither upright look finds a face, the photo turned by 30° each
+    way; the face found there comes back with its points (and box) where the face is."""
+    frame, _ = face_frame
+    upright = FaceDetector().detect(frame)[0]
+    scans = []
+    real = FaceDetector._detect_at
+
+    def sees_only_turned(self, image, scale, threshold):
+        scans.append(image.shape[:2])
+        return [] if image is frame else real(self, image, scale, threshold)
+
+    monkeypatch.setattr(FaceDetector, "_detect_at", sees_only_turned)
+    assert FaceDetector().detect(frame) == []  # video: no second or last look
+    scans.clear()
+    (found,) = FaceDetector(DetectorConfig(second_look=True)).detect(frame)
+    assert len(scans) == 3  # first look, second look, the first turned view
+    assert scans[-1][0] > frame.shape[0] and scans[-1][1] > frame.shape[1]
+    # turned back the wrong way, the right eye and the mouth would land an eye distance away
+    eyes = float(np.linalg.norm(upright.points[1] - upright.points[0]))
+    assert np.abs(found.points[:2] - upright.points[:2]).max() < 0.15 * eyes
+    assert np.abs(found.points - upright.points).max() < 0.35 * eyes
+    assert found.box.iou(upright.box) > 0.6
+    assert FaceDetector(DetectorConfig(kind="hog", second_look=True)).detect(frame) == []
+
+
 def test_a_profile_by_the_detector_points_is_covered_whatever_the_fit(face_frame):
     """dlib's 68 points fitted on a profile can look like a three-quarter view; the detector's
     nose point outside both eyes says profile."""
