@@ -327,8 +327,9 @@ class FaceTracker:
         if _inside_share(box, self._frame_box) < self.config.min_inside:
             self._lose(track)
             return
-        if track.ended or track.misses:
-            # covered whatever its landmarks say: the flow alone moves it (no fit to pay for)
+        if track.ended or track.misses or track.profile:
+            # covered whatever its landmarks say until the detector's next look (which alone
+            # can confirm it, or see it turn back from a profile): the flow alone moves it
             return
         points = self.landmarker.fit(gray, box)
         centre, spread = _frame_of(points)

@@ -207,3 +207,28 @@ def test_a_track_covered_whatever_its_landmarks_say_is_moved_by_the_flow_without
     (face,) = tracker.update(frame)
     assert tracker.cover_reason(face) == CUT
     assert landmarker.fits == before
+
+
+def test_a_profile_by_the_detector_is_not_fitted_again_until_its_next_look(face_frame):
+    """The detector's profile verdict holds until its next look, so the frames between need
+    no fit; the look after it (frontal again) fits and swaps as before."""
+    frame, _ = face_frame
+
+    def profile_at_4(call, found):
+        if call != 1:
+            return found
+        (d,) = found
+        points = d.points.copy()
+        points[2, 0] = points[0, 0] - 0.5 * (points[1, 0] - points[0, 0])
+        return [replace(d, points=points)]
+
+    landmarker = CountingLandmarker()
+    tracker = FaceTracker(ScriptedDetector(profile_at_4), landmarker, TrackerConfig(detect_every=4))
+    fits, reasons = [], []
+    for _ in range(12):
+        before = landmarker.fits
+        (face,) = tracker.update(frame)
+        fits.append(landmarker.fits - before)
+        reasons.append(tracker.cover_reason(face))
+    assert reasons == [None] * 4 + [TURNED] * 4 + [None] * 4
+    assert fits == [1] * 5 + [0] * 3 + [1] * 4
