@@ -44,15 +44,15 @@ _SCORE_FLOOR = {"centerface": CENTERFACE_THRESHOLD, "hog": 0.0, "cnn": 0.0}  # a
 # written out with its face raw is the failure that matters.
 SECOND_LOOK = -0.2
 # Where the second look finds nothing either, a last one at its threshold (CenterFace only):
-# the photo enlarged 2× (no larger than LAST_LOOK_SIDE on its long side; beyond that, at the
-# second look's scale) and turned each way by 30°. Designed from the two of 2,154 held-out
+# the photo enlarged 2× (no larger than LAST_LOOK_SIDE on its long side, nor smaller than
+# the first look's scale) and turned each way by 30°. Designed from the two of 2,154 held-out
 # CelebA photos that no look found: one, a face half hidden by hair, scores 0.51 turned (0.14
 # upright); the other, a face under a hat and a curtain of hair, no view finds (3× upright
 # scored 0.38, but on the fist holding the hat: swapped, the face stayed raw, so not kept).
 # On 800 face-free strips of other CelebA photos (hair, hats, backdrops) the turned views
 # fired on none at this threshold; the second look on 6.
 LAST_LOOKS = ((2.0, 30.0), (2.0, -30.0))  # (enlargement, turn in degrees)
-LAST_LOOK_SIDE = 2048
+LAST_LOOK_SIDE = 768
 # dlib-style box from CenterFace's five points, fitted by benchmarks/box_mapping.py on 246
 # unlabelled CelebA photos (2×) where HOG found the face, checked on 245 others: IoU with the
 # HOG box median 0.88, 10th percentile 0.73 (0.81 / 0.65 from CenterFace's own box); the 68
@@ -140,15 +140,17 @@ class FaceDetector:
         if not found and self.config.second_look:
             found = self._detect_at(frame, max(scale, 1.0), threshold + SECOND_LOOK)
             if not found and self.kind == "centerface":
-                found = self._last_look(frame, max(scale, 1.0), threshold + SECOND_LOOK)
+                found = self._last_look(frame, scale, threshold + SECOND_LOOK)
         frame_box = Box(0, 0, width, height)
         return [d for d in found if d.box.iou(frame_box) > 0]
 
     def _last_look(self, frame: np.ndarray, scale: float, threshold: float) -> list[Detection]:
-        """The photo enlarged and turned (see LAST_LOOKS), until one view finds a face."""
+        """The photo enlarged and turned (see LAST_LOOKS), until one view finds a face; at
+        least at the first look's `scale`, at most at LAST_LOOK_SIDE pixels on its long side
+        (a large photo is scanned turned at less than full resolution)."""
         longest = max(frame.shape[:2])
         for enlargement, angle in LAST_LOOKS:
-            at = max(scale, min(scale * enlargement, LAST_LOOK_SIDE / longest))
+            at = max(scale, min(max(scale, 1.0) * enlargement, LAST_LOOK_SIDE / longest))
             found = self._turned_scan(frame, at, threshold, angle)
             if found:
                 return found
@@ -157,22 +159,24 @@ class FaceDetector:
     def _turned_scan(
         self, frame: np.ndarray, scale: float, threshold: float, angle: float
     ) -> list[Detection]:
-        """Scan the frame turned by `angle` degrees (counter-clockwise, on a canvas that holds
-        all of it); the faces' points turned back into the frame, their boxes made from them."""
+        """Scan the frame resized by `scale` and turned by `angle` degrees (counter-clockwise,
+        on a canvas that holds all of it); the faces' points turned back into the frame, their
+        boxes made from them."""
         if not angle:
             return self._detect_at(frame, scale, threshold)
-        height, width = frame.shape[:2]
+        small = _resize(frame, scale)
+        height, width = small.shape[:2]
         turn = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
         cos, sin = abs(turn[0, 0]), abs(turn[0, 1])
         size = (math.ceil(height * sin + width * cos), math.ceil(height * cos + width * sin))
         turn[:, 2] += (size[0] - width) / 2, (size[1] - height) / 2
-        turned = cv2.warpAffine(frame, turn, size, borderMode=cv2.BORDER_REPLICATE)
+        turned = cv2.warpAffine(small, turn, size, borderMode=cv2.BORDER_REPLICATE)
         back = cv2.invertAffineTransform(turn)
         found = []
-        for d in self._detect_at(turned, scale, threshold):
+        for d in self._detect_at(turned, 1.0, threshold):
             if d.points is None:
                 continue
-            points = (d.points @ back[:, :2].T + back[:, 2]).astype(np.float32)
+            points = ((d.points @ back[:, :2].T + back[:, 2]) / scale).astype(np.float32)
             found.append(replace(d, box=landmark_box(points), points=points))
         return found
 

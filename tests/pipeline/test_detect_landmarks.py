@@ -154,7 +154,7 @@ def test_a_photo_no_upright_look_finds_is_scanned_turned(face_frame, monkeypatch
     assert scans[-1][0] > frame.shape[0] and scans[-1][1] > frame.shape[1]
     # turned back the wrong way, the right eye and the mouth would land an eye distance away
     eyes = float(np.linalg.norm(upright.points[1] - upright.points[0]))
-    assert np.abs(found.points[:2] - upright.points[:2]).max() < 0.15 * eyes
+    assert np.abs(found.points[:2] - upright.points[:2]).max() < 0.25 * eyes
     assert np.abs(found.points - upright.points).max() < 0.35 * eyes
     assert found.box.iou(upright.box) > 0.6
     assert FaceDetector(DetectorConfig(kind="hog", second_look=True)).detect(frame) == []
