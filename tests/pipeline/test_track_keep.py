@@ -79,18 +79,20 @@ def test_a_less_sure_detection_keeps_a_track_but_starts_none(face_frame, swapper
     assert tracker.update(frame) == []
 
 
+def profile_at_4(call, found):
+    """The detector's second look (frame 4, detecting every 4th) puts the nose beyond an eye."""
+    if call != 1:
+        return found
+    (d,) = found
+    points = d.points.copy()
+    points[2, 0] = points[0, 0] - 0.5 * (points[1, 0] - points[0, 0])
+    return [replace(d, points=points)]
+
+
 def test_the_detectors_profile_verdict_holds_between_its_looks(face_frame, swapper):
     """The detector's five points put the nose beyond an eye at frame 4: covered as turned on
     frames 4-7, not only on frame 4 (a face flashing between swap and cover every frame)."""
     frame, _ = face_frame
-
-    def profile_at_4(call, found):
-        if call != 1:
-            return found
-        (d,) = found
-        points = d.points.copy()
-        points[2, 0] = points[0, 0] - 0.5 * (points[1, 0] - points[0, 0])
-        return [replace(d, points=points)]
 
     results = run(ScriptedDetector(profile_at_4), frame, swapper)
     reasons = [r.faces[0].reason for r in results]
@@ -213,14 +215,6 @@ def test_a_profile_by_the_detector_is_not_fitted_again_until_its_next_look(face_
     """The detector's profile verdict holds until its next look, so the frames between need
     no fit; the look after it (frontal again) fits and swaps as before."""
     frame, _ = face_frame
-
-    def profile_at_4(call, found):
-        if call != 1:
-            return found
-        (d,) = found
-        points = d.points.copy()
-        points[2, 0] = points[0, 0] - 0.5 * (points[1, 0] - points[0, 0])
-        return [replace(d, points=points)]
 
     landmarker = CountingLandmarker()
     tracker = FaceTracker(ScriptedDetector(profile_at_4), landmarker, TrackerConfig(detect_every=4))
