@@ -185,9 +185,10 @@ class BackgroundIdentity:
         """Stop the worker now: a readout still running (or the worker still loading) would
         only be thrown away, and waiting for it kept a short clip's command a second longer."""
         self._pool.shutdown(wait=False, cancel_futures=True)
-        for process in self._context.processes:
+        started = [p for p in self._context.processes if p.pid is not None]
+        for process in started:
             process.terminate()
-        for process in self._context.processes:
+        for process in started:
             process.join()
         self._pool.shutdown(wait=True)
         self._pending.clear()
