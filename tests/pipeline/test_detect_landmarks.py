@@ -160,6 +160,24 @@ def test_a_photo_no_upright_look_finds_is_scanned_turned(face_frame, monkeypatch
     assert FaceDetector(DetectorConfig(kind="hog", second_look=True)).detect(frame) == []
 
 
+def test_the_last_look_scans_a_large_photo_turned_at_a_bounded_size(monkeypatch):
+    """A 4000×3000 photo without a face: the turned views are scanned at most LAST_LOOK_SIDE
+    pixels on the photo's long side (a turned canvas is larger by up to cos + sin of 30°),
+    never at full resolution."""
+    import pipeline.detect as detect
+
+    scanned = []
+    monkeypatch.setattr(
+        detect.centerface, "detect", lambda image, *a: scanned.append(image.shape) or []
+    )
+    photo = np.zeros((3000, 4000, 3), np.uint8)
+    assert FaceDetector(DetectorConfig(second_look=True)).detect(photo) == []
+    *upright, first_turn, second_turn = scanned  # first look, second look (tiled), two turns
+    assert max(max(shape[:2]) for shape in upright) > 1500  # the second look: full resolution
+    for shape in (first_turn, second_turn):
+        assert max(shape[:2]) <= detect.LAST_LOOK_SIDE * (np.cos(np.pi / 6) + 0.5) + 1, scanned
+
+
 def test_a_profile_by_the_detector_points_is_covered_whatever_the_fit(face_frame):
     """dlib's 68 points fitted on a profile can look like a three-quarter view; the detector's
     nose point outside both eyes says profile."""
