@@ -162,8 +162,6 @@ class FaceDetector:
         """Scan the frame resized by `scale` and turned by `angle` degrees (counter-clockwise,
         on a canvas that holds all of it); the faces' points turned back into the frame, their
         boxes made from them."""
-        if not angle:
-            return self._detect_at(frame, scale, threshold)
         small = _resize(frame, scale)
         height, width = small.shape[:2]
         turn = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)

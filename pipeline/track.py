@@ -1,33 +1,34 @@
 """Temporal consistency for video: face tracks, held gender verdicts, coverage of misses.
 
 Each face gets a track id. On detection frames (every `detect_every`-th frame) detections are
-matched to tracks by box overlap (optimal assignment): sure detections first, then less sure
-ones (see `DetectorConfig.keep_margin`), which keep a track but never start one. In between, and
-whenever the detector misses a face its track still predicts, the landmarks are re-fitted inside
-the predicted box, so the face stays covered for `max_misses` detection rounds rather than
-flashing raw: swapped while the detector saw it at its last look, blurred once it did not (a
-head turned away: swapped, it got a face painted on the back of the head). Between detection
-frames, the next detection frame's faces (when the caller has them: a recorded file is read
-ahead) that no track follows yet start their tracks at once, so a face that walks in is covered
-from the first frame, not from the next detection. A track's gender is voted over its first
-detection frames (its first frame, then one vote per detection frame: spread-out frames disagree
-more usefully than consecutive ones, and a frame's new votes share one classifier call) and then
-held, so a face never changes direction mid-clip.
+matched to tracks by box overlap (optimal assignment): sure detections first, then less sure ones
+(see `DetectorConfig.keep_margin`), which keep a track but never start one. In between, and
+whenever the detector misses a face its track still predicts, the track follows the image, so the
+face stays covered for `max_misses` detection rounds rather than flashing raw: swapped while the
+detector saw it at its last look, blurred once it did not (a head turned away: swapped, it got a
+face painted on the back of the head). Between detection frames, the next detection frame's faces
+(when the caller has them: a recorded file is read ahead) that no track follows yet start their
+tracks at once, so a face that walks in is covered from the first frame, not from the next
+detection. A track's gender is voted over its first detection frames (its first frame, then one
+vote per detection frame: spread-out frames disagree more usefully than consecutive ones, and a
+frame's new votes share one classifier call) and then held, so a face never changes direction
+mid-clip.
 
 Between confirmations a track moves with the image: its landmarks are followed from the previous
-frame by pyramidal Lucas-Kanade optical flow (one call per frame for all tracks) and the box
-moves by their median motion, capped at a fraction of the box's size per frame. The landmarks
-are then re-fitted (keeping the flow-moved landmarks instead would save the fits of three frames
-in four, but left a doubled lip line on a talking head) in a box that keeps the size of the
-detector's last box, so a fit that spreads cannot feed on itself. A track whose flow fails (the
-face left, or was covered) while the detector did not see it at its last look (a dim, blurred
-face fails the flow in every frame), whose box leaves the frame, or whose fit spreads or shrinks
-beyond `max_spread` times the confirmed one, is *lost*: it stops moving and its last region is
-covered (never swapped) until the detector has looked there `lost_misses` more times without
-finding a face (or finds it again). A lost track is usually a face that left or a cut to another
-shot: covering the spot for the full `max_misses` left blurred blobs on empty scenery for two
-seconds (hamilton clip: 631 covered lost-track faces against 789 swaps); a face still there is
-found again by the next detection, which CenterFace makes likely.
+frame by pyramidal Lucas-Kanade optical flow (one call per frame for all tracks) and the box moves
+by their median motion, capped at a fraction of the box's size per frame. The landmarks are then
+re-fitted (keeping the flow-moved landmarks instead would save the fits of three frames in four,
+but left a doubled lip line on a talking head) in a box that keeps the size of the detector's last
+box, so a fit that spreads cannot feed on itself; a face covered whatever its landmarks say until
+the detector's next look (not confirmed at its last look, ended by a cut, or seen in profile) keeps
+the flow-moved ones. A track whose flow fails (the face left, or was covered) while the detector
+did not see it at its last look (a dim, blurred face fails the flow in every frame), whose box
+leaves the frame, or whose fit spreads or shrinks beyond `max_spread` times the confirmed one, is
+*lost*: it stops moving and its last region is covered (never swapped) until the detector has
+looked there `lost_misses` more times without finding a face (or finds it again). A lost track is
+usually a face that left or a cut to another shot: covering the spot for the full `max_misses` left
+blurred blobs on empty scenery for two seconds (hamilton clip: 631 covered lost-track faces against
+789 swaps); a face still there is found again by the next detection, which CenterFace makes likely.
 
 A hard cut to another shot (the frame's 32×18 thumbnail changes by more than `cut_change` grey
 levels on average) ends every track: it is never matched to a detection or swapped again, only
@@ -321,7 +322,8 @@ class FaceTracker:
 
     def _follow(self, gray: np.ndarray, track: Track) -> None:
         """Re-fit landmarks inside the box the track predicts (no detector), within bounds;
-        a track that breaks them is lost and stays where it was, to be covered."""
+        a track that breaks them is lost and stays where it was, to be covered. A track
+        covered until the detector's next look whatever its fit keeps the flow's landmarks."""
         if track.lost:
             return
         box = track.face.box  # where the optical flow took it
