@@ -5,14 +5,15 @@ counted; and the classifier's speed at batch 1, 8 and 32.
                                               [--photos N] [--device auto]
 
 Accuracy: the held-out CelebA photos (`dataset.held_out_photos`: no training run saw them) go
-through one `faceanon classify --format json` command, as a user runs it. A photo counts as right
-when its largest face gets the photo's CelebA `Male` label; a photo where no face is found counts
-as wrong. Printed per class: overall (every photo), on the photos where a face was found, and
-the share found; for all held-out photos, and for the labels.csv half that earlier models held
-out too. `--against DIR` runs the same command with the weights in DIR (e.g. the previous
+through one `faceanon classify --format json` command, as a user runs it, and through one with
+`--no-second-opinion` (the network alone) as the baseline of the same run. A photo counts as
+right when its largest face gets the photo's CelebA `Male` label; a photo where no face is found
+counts as wrong. Printed per class: overall (every photo), on the photos where a face was found,
+and the share found; for all held-out photos, and for the labels.csv half that earlier models
+held out too. `--against DIR` runs the same command with the weights in DIR (e.g. the previous
 release's) as the baseline, in the same run: compare the two on that half, since earlier
-weights may have trained on the rest. Then gender/val, the tight crops held
-out, aligned as in training (the classifier alone, no detector).
+weights may have trained on the rest. Then gender/val, the tight crops held out, aligned as in
+training (the classifier alone, no detector).
 
 Speed: the classifier call alone (window cut, normalisation, one pass of the network) on
 256-pixel aligned crops, median of repeated runs, as the CLI runs it (on the CPU: ONNX Runtime,
@@ -45,14 +46,16 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data"
 GENDERS = ("male", "female")
 
 
-def classify_photos(photos: list[Path], device: str, weights: Path | None) -> tuple[dict, float]:
+def classify_photos(
+    photos: list[Path], device: str, weights: Path | None, options: list[str]
+) -> tuple[dict, float]:
     """{photo: verdict of its largest face, or "none"} from one `faceanon classify` command,
     and the command's seconds."""
     env = dict(os.environ)
     if weights is not None:
         env["FACEANON_WEIGHTS"] = str(weights)
     command = [str(ROOT / ".venv" / "bin" / "faceanon"), "classify", "--format", "json"]
-    command += ["--device", device, *map(str, photos)]
+    command += ["--device", device, *options, *map(str, photos)]
     started = time.perf_counter()
     done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     seconds = time.perf_counter() - started
@@ -84,11 +87,15 @@ def end_to_end(data: Path, device: str, against: Path | None, limit: int | None)
     labels = {s.path: s.gender.value for s in sources}
     earlier = never_fitted(data)
     older = {p: g for p, g in labels.items() if p.name in earlier}
-    runs = [("shipped", None)] + ([(f"against {against.name}", against)] if against else [])
+    runs = [("shipped", None, []), ("network alone", None, ["--no-second-opinion"])]
+    runs += [(f"against {against.name}", against, [])] if against else []
     verdicts = {}
-    for name, weights in runs:
-        verdicts[name], seconds = classify_photos(list(labels), device, weights)
-        print(f"\n{name}: {len(labels)} photos classified in {seconds:.0f} s")
+    for name, weights, options in runs:
+        verdicts[name], seconds = classify_photos(list(labels), device, weights, options)
+        print(
+            f"\n{name}: {len(labels)} photos classified in {seconds:.0f} s "
+            f"({1000 * seconds / len(labels):.1f} ms a photo, model loading included)"
+        )
     for title, subset in (
         (f"all {len(labels)} held-out CelebA photos", labels),
         (
@@ -100,7 +107,7 @@ def end_to_end(data: Path, device: str, against: Path | None, limit: int | None)
         print(f"{'':<22}{'every photo (%)':>24}{'photos with a face (%)':>26}{'found':>8}")
         print(f"{'weights':<22}{'overall':>9}{'male':>7}{'female':>8}{'overall':>11}{'male':>7}"
               f"{'female':>8}{'(%)':>8}")  # fmt: skip
-        for name, _ in runs:
+        for name, *_ in runs:
             print(end_to_end_row(name, subset, verdicts[name]))
 
 

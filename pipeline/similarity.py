@@ -49,15 +49,27 @@ class IdentityEncoder:
 
     def descriptor(self, crop: np.ndarray, box: Box) -> np.ndarray:
         """Fit landmarks inside `box` afresh (as a recogniser would) and describe the face."""
-        rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
         gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
         points = self._landmarker.fit(gray, box)
-        rect = dlib.rectangle(
-            round(box.left), round(box.top), round(box.right) - 1, round(box.bottom) - 1
-        )
-        parts = dlib.points([dlib.point(round(float(x)), round(float(y))) for x, y in points])
-        shape = dlib.full_object_detection(rect, parts)
-        return np.asarray(self._encoder.compute_face_descriptor(rgb, shape), dtype=np.float64)
+        return face_descriptor(self._encoder, crop, points, box)
+
+
+def face_descriptor(
+    encoder: dlib.face_recognition_model_v1,
+    image: np.ndarray,
+    points: np.ndarray,
+    box: Box | None = None,
+) -> np.ndarray:
+    """dlib's 128-D descriptor of the face at 68 `points` in a BGR image (`box`: the face's
+    rectangle, by default the points' own)."""
+    box = box or Box.around(points)
+    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    rect = dlib.rectangle(
+        round(box.left), round(box.top), round(box.right) - 1, round(box.bottom) - 1
+    )
+    parts = dlib.points([dlib.point(round(float(x)), round(float(y))) for x, y in points])
+    shape = dlib.full_object_detection(rect, parts)
+    return np.asarray(encoder.compute_face_descriptor(rgb, shape), dtype=np.float64)
 
 
 def identity_readout(

@@ -14,6 +14,7 @@ from pipeline.device import device_kind
 from pipeline.facepipeline import FacePipeline, PipelineOptions
 from pipeline.identity_worker import BackgroundIdentity
 from pipeline.landmarks import Landmarker
+from pipeline.second_opinion import with_second_opinion
 from pipeline.similarity import IdentityEncoder
 from pipeline.swap import LatentChoices, load_swapper
 from pipeline.track import TrackerConfig
@@ -94,6 +95,8 @@ def build_pipeline(
     if settings.mode == "swap":
         # video: one thread, beside the detector's and the codecs' (as torch_threads does)
         classifier = load_classifier(device=settings.device, threads=1 if video else None)
+        if not video:  # photos: a second opinion on the faces the network is unsure of
+            classifier = with_second_opinion(classifier)
         choices = LatentChoices(
             settings.identity_pull,
             settings.identity_mode,

@@ -154,55 +154,66 @@ def test_card_lists_the_held_out_photos(classifier, shared_data):
 
 @pytest.mark.slow
 def test_held_out_accuracy_does_not_regress(held_out_table):
-    """The shipped weights measured 97.2 % male / 98.1 % female here (2,114 aligned faces); a
-    retrain that falls below 96 % in either class is a regression."""
+    """The network alone (no second opinion) measured 97.1 % male / 98.1 % female here (2,114
+    aligned faces); a retrain that falls below 96 % in either class is a regression."""
     assert held_out_table["count"] > 2000
     assert min(held_out_table[g.value] for g in Gender) >= 96.0, held_out_table
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="target not met yet: the shipped weights reach 97.7 % overall, 97.2 % male / "
-    "98.1 % female on these faces (see weights/gender_classifier.json)",
-)
-def test_held_out_accuracy_meets_target(held_out_table):
-    """The issue's target on the faces the pipeline finds: ≥ 98.5 % overall, ≥ 98 % a class."""
-    assert held_out_table["overall"] >= 98.5, held_out_table
-    assert min(held_out_table[g.value] for g in Gender) >= 98.0, held_out_table
-
-
 @pytest.fixture(scope="module")
 def end_to_end(classifier, shared_data) -> dict[str, float]:
-    """`faceanon classify`'s own path over every held-out photo: the share of photos (per
-    class and overall) whose largest face gets CelebA's label; no face found counts as wrong."""
+    """`faceanon classify`'s own path (the network and its second opinion) over every held-out
+    photo: the share of photos (per class and overall) whose largest face gets CelebA's label;
+    no face found counts as wrong."""
     from pipeline.detect import PHOTO_DETECTOR, FaceDetector
+    from pipeline.second_opinion import with_second_opinion
     from pipeline.training.dataset import list_sources
     from stream.classifyjob import classify_files
 
     sources = [s for s in list_sources(shared_data) if s.kind == "photo" and s.split == "test"]
-    records = classify_files([s.path for s in sources], FaceDetector(PHOTO_DETECTOR), classifier)
+    detector = FaceDetector(PHOTO_DETECTOR)
+    records = classify_files([s.path for s in sources], detector, with_second_opinion(classifier))
     right = np.array(
         [
             bool(r["faces"]) and r["faces"][0]["gender"] == s.gender.value
             for s, r in zip(sources, records, strict=True)
         ]
     )
+    found = np.array([bool(r["faces"]) for r in records])
     genders = np.array([s.gender.value for s in sources])
     shares = {g.value: 100 * float(right[genders == g.value].mean()) for g in Gender}
-    return {"overall": 100 * float(right.mean()), **shares, "photos": len(sources)}
+    on_found = {g.value: 100 * float(right[found & (genders == g.value)].mean()) for g in Gender}
+    return {
+        "overall": 100 * float(right.mean()),
+        **shares,
+        "found": {"overall": 100 * float(right[found].mean()), **on_found},
+        "photos": len(sources),
+    }
 
 
 @pytest.mark.slow
 def test_every_held_out_photo_counts_and_does_not_regress(end_to_end):
-    """Measured 97.59 % overall (male 97.1 %, female 98.0 %) over 2,154 photos."""
+    """Measured 98.00 % overall (male 97.75 %, female 98.18 %) over 2,154 photos."""
     assert end_to_end["photos"] > 2000
     assert end_to_end["overall"] >= 97.0, end_to_end
     assert min(end_to_end[g.value] for g in Gender) >= 96.0, end_to_end
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="target not met yet: 97.59 % of every photo")
 def test_every_held_out_photo_counts_meets_target(end_to_end):
-    """The issue's end-to-end target: ≥ 98 % of every held-out photo."""
+    """The issue's end-to-end target: ≥ 98 % of every held-out photo (met with the second
+    opinion: 98.00 %; the network alone gave 97.59 %)."""
     assert end_to_end["overall"] >= 98.0, end_to_end
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="target not met yet: 98.05 % of the photos with a face found, male 97.86 % / "
+    "female 98.18 % (network alone: 97.63 %, male 97.18 %)",
+)
+def test_found_faces_meet_target(end_to_end):
+    """The issue's target on the faces the pipeline finds: ≥ 98.5 % overall, ≥ 98 % a class."""
+    found = end_to_end["found"]
+    assert found["overall"] >= 98.5, found
+    assert min(found[g.value] for g in Gender) >= 98.0, found

@@ -27,3 +27,12 @@ def test_smallest_face_follows_the_command_default_unless_given():
         RunSettings(mode="blur", min_face_fraction=WEBCAM_MIN_FACE_FRACTION), video=True
     )
     assert webcam.detector.min_face_for(480, 640) == 48
+
+
+def test_photos_get_the_classifiers_second_opinion_and_video_does_not():
+    from pipeline.second_opinion import SecondOpinionClassifier
+
+    photos = build_pipeline(RunSettings(identity=False))
+    video = build_pipeline(RunSettings(identity=False), video=True)
+    assert isinstance(photos.classifier, SecondOpinionClassifier)
+    assert not isinstance(video.classifier, SecondOpinionClassifier)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 
 import numpy as np
 import pytest
@@ -57,3 +58,21 @@ def test_missing_input_is_one_line(capsys, tmp_path):
     code, out, err = run_cli(capsys, "classify", tmp_path / "nope.jpg")
     assert code == 2 and out == ""
     assert err.startswith("faceanon: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_the_second_opinion_only_changes_unsure_faces(capsys, portrait, group):
+    from pipeline.second_opinion import CARD_NAME
+    from pipeline.weights import default_weights_dir
+
+    gate = json.loads((default_weights_dir() / f"{CARD_NAME}.json").read_text())["rule"]["gate"]
+    sure = 1 / (1 + math.exp(-gate))  # the network's confidence at the gate
+    runs = []
+    for option in ("--second-opinion", "--no-second-opinion"):
+        code, out, err = run_cli(capsys, "classify", portrait, group, option)
+        assert code == 0, err
+        runs.append(list(csv.DictReader(io.StringIO(out))))
+    with_it, alone = runs
+    assert len(with_it) == len(alone) == 5
+    for fused, network in zip(with_it, alone, strict=True):
+        if float(network["confidence"]) >= sure:
+            assert fused == network
