@@ -7,8 +7,9 @@ End to end through `faceanon image IN_DIR -o OUT_DIR --report r.json`, once per 
 default "class-mean pull", today's swap, as the baseline, and the shipped default), on the
 held-out half of labelled CelebA (never fitted, calibrated or trained on). Every face the
 default detector finds in an original counts, swapped or not. For each variant it prints:
-- flip rate each way: the project's classifier on the output face (at the re-detected box, or
-  the original's when the face is no longer detected);
+- flip rate each way: the project's classifier as `faceanon classify` runs it on photos (the
+  network with its second opinion) on the output face (at the re-detected box, or the
+  original's when the face is no longer detected);
 - still detected: the default detector finds the face again (IoU ≥ 0.3);
 - no longer matched: dlib's recogniser puts output and original ≥ 0.6 apart;
 - realism in dlib's 128-D descriptor space, per direction (e.g. men → women): the Fréchet
@@ -52,6 +53,7 @@ from pipeline.classify import GenderClassifier
 from pipeline.detect import DetectorConfig, FaceDetector
 from pipeline.landmarks import BROWS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE, Landmarker, eye_span
 from pipeline.latent.paint_guard import paint_change
+from pipeline.second_opinion import with_second_opinion
 from pipeline.similarity import SAME_PERSON_DISTANCE, IdentityEncoder
 from pipeline.training.dataset import celeba_split
 from pipeline.types import Box, Gender
@@ -104,10 +106,11 @@ class Judge:
     """The viewer's tools: the default detector, dlib's landmarks and recogniser, the
     project's classifier."""
 
-    def __init__(self) -> None:
+    def __init__(self, second_opinion: bool = True) -> None:
         self.landmarker = Landmarker()
         self.encoder = IdentityEncoder(self.landmarker)
-        self.classifier = GenderClassifier.load(device="cpu")
+        network = GenderClassifier.load(device="cpu")
+        self.classifier = with_second_opinion(network) if second_opinion else network
 
     def locate(self, image: np.ndarray) -> Box | None:
         """The largest face the default detector finds in an original."""
@@ -318,6 +321,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sheet-faces", type=int, default=32)
     parser.add_argument(
+        "--judge-network-alone",
+        action="store_true",
+        help="judge flips by the network without its second opinion (as before it existed)",
+    )
+    parser.add_argument(
         "--variant",
         action="append",
         default=None,
@@ -334,7 +342,7 @@ def main() -> None:
         link = inputs / name
         if not link.exists():
             link.symlink_to((args.data / "celeba" / "images" / name).resolve())
-    judge = Judge()
+    judge = Judge(second_opinion=not args.judge_network_alone)
     boxes, originals = judge_originals(judge, inputs, list(labels), args.out / "originals.pkl")
     print(
         f"held-out CelebA: {len(labels)} photos, {len(originals)} with a face the default "
