@@ -123,6 +123,33 @@ def crops_accuracy(classifier: GenderClassifier, data: Path) -> None:
     )
 
 
+def second_opinion_speed(data: Path, batch: int = 8) -> None:
+    """ms a face at batch 8 on real faces (the held-out photos, aligned as in training), as
+    `faceanon classify` runs them: the network alone, and with its second opinion (asked about
+    the share of faces the network is unsure of)."""
+    from pipeline.align import align_face
+    from pipeline.second_opinion import with_second_opinion
+    from pipeline.training.classifier import CROP_SIZE
+    from pipeline.training.facecache import prepare_faces
+
+    faces = prepare_faces(data, size=CROP_SIZE, splits={"test"}, quiet=True).where("test")
+    crops = [  # as AlignedCrops (the descriptor needs their landmarks)
+        align_face(np.asarray(image), points, size=CROP_SIZE)
+        for image, points in zip(faces.crops, faces.landmarks, strict=True)
+    ]
+    network = load_classifier(device="cpu")
+    fused = with_second_opinion(network)
+    print(f"\nspeed on {len(crops)} held-out faces, batch {batch}, ms per face (CPU)")
+    for name, classifier in (("network alone", network), ("with second opinion", fused)):
+        started = time.perf_counter()
+        for start in range(0, len(crops), batch):
+            classifier.classify(crops[start : start + batch])
+        ms = 1000 * (time.perf_counter() - started) / len(crops)
+        asked = getattr(classifier, "consulted", None)
+        extra = f" ({asked} faces, {100 * asked / len(crops):.1f} %, described)" if asked else ""
+        print(f"{name:<22}{ms:>8.2f}{extra}")
+
+
 def per_face_ms(run, crops, repeats: int) -> float:
     run(crops)
     times = []
@@ -180,6 +207,7 @@ def main() -> None:
         return
     end_to_end(args.data, args.device, args.against, args.photos)
     crops_accuracy(classifier, args.data)
+    second_opinion_speed(args.data)
 
 
 if __name__ == "__main__":
