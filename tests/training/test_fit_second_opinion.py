@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from pipeline.second_opinion import CARD_NAME, ConsultRule, DescriptorHead, with_second_opinion
 from pipeline.training.second_opinion_fit import (
@@ -72,3 +73,20 @@ def test_fit_writes_a_head_for_the_classifier_that_is_deterministic(tiny_data, t
 
     network = load_classifier(device="cpu")
     assert with_second_opinion(network, out) is not network
+
+
+def test_fit_without_validation_faces_is_one_clear_error(tiny_data, tmp_path, capsys):
+    import shutil
+
+    from stream.cli import main
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    shutil.rmtree(data / "gender" / "val")
+    with pytest.raises(SystemExit) as done:
+        main(["fit", "second-opinion", "--data", str(data), "--out", str(tmp_path / "out"),
+              "--cache-dir", str(tmp_path / "cache")])  # fmt: skip
+    code, err = done.value.code, capsys.readouterr().err
+    assert code == 2 and err.startswith("faceanon: error:") and "gender/val" in err
+    assert not (tmp_path / "out" / f"{CARD_NAME}.json").exists()
+    assert not (tmp_path / "cache").exists()  # refused before any face was aligned
