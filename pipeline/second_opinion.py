@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,10 @@ class DescriptorHead:
         return standard @ self.weights + self.bias
 
     def save(self, path: Path) -> None:
-        np.savez(path, mean=self.mean, scale=self.scale, weights=self.weights, bias=self.bias)
+        """Write the head to `path` (.npz), whole or not at all."""
+        partial = path.with_suffix(".partial.npz")
+        np.savez(partial, mean=self.mean, scale=self.scale, weights=self.weights, bias=self.bias)
+        os.replace(partial, path)
 
     @classmethod
     def load(cls, path: Path) -> DescriptorHead:

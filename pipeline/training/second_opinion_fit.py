@@ -135,11 +135,12 @@ def fit_second_opinion(
     results = {}
     for name in ("val", "held-out"):
         n, h, m = network_odds[name], head_odds[name], male[name]
+        asked = np.abs(n) < rule.gate
         results[name] = {
             "network": table(n, m),
             "head": table(h, m),
             "second_opinion": table(fused(n, h, rule), m),
-            "consulted_percent": round(float((np.abs(n) < rule.gate).mean() * 100), 2),
+            "consulted_percent": round(float(asked.mean() * 100), 2) if len(n) else None,
         }
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{CARD_NAME}.npz"
