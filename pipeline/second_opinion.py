@@ -157,5 +157,8 @@ def with_second_opinion(network: Classifier, weights_dir: Path | None = None) ->
     if fitted_to and network_card.get("sha256") not in (None, fitted_to):
         log.info("second opinion off: its head was fitted to other classifier weights")
         return network
-    rule = ConsultRule(**card["rule"])
+    try:
+        rule = ConsultRule(gate=float(card["rule"]["gate"]), weight=float(card["rule"]["weight"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise WeightsError(f"{CARD_NAME}.json has no usable rule: {error!r}") from error
     return SecondOpinionClassifier(network, DescriptorHead.load(path), rule)

@@ -140,3 +140,17 @@ def test_the_shipped_head_tells_most_synthetic_faces_apart(synthetic_faces):
     odds = head.logits(np.stack([describe(crop) for crop in crops]))
     male = np.array([face.gender is Gender.MALE for face in synthetic_faces])
     assert ((odds > 0) == male).sum() >= 3, odds
+
+
+def test_a_card_without_a_usable_rule_is_refused(tmp_path):
+    for name in (f"{CARD_NAME}.json", f"{CARD_NAME}.npz"):
+        shutil.copy(default_weights_dir() / name, tmp_path / name)
+    card = json.loads((tmp_path / f"{CARD_NAME}.json").read_text())
+    card["rule"] = {"gate": "wide"}
+    (tmp_path / f"{CARD_NAME}.json").write_text(json.dumps(card))
+    from pipeline.classify import read_classifier_card
+
+    network = FixedNetwork([])
+    network.card = read_classifier_card()[0]
+    with pytest.raises(WeightsError, match="rule"):
+        with_second_opinion(network, tmp_path)
