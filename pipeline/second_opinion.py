@@ -111,7 +111,7 @@ class SecondOpinionClassifier:
         self.head = head
         self.rule = rule
         self._describe = describe
-        self.consulted = 0  # faces the head was asked about, for reports and tests
+        self.consulted = 0  # faces the head was asked about, for benchmarks and tests
 
     def classify(self, crops: Sequence[AlignedCrop]) -> list[Verdict]:
         verdicts = self.network.classify(crops)

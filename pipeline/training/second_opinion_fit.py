@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..classify import CLASSES, load_classifier, read_classifier_card, verdicts
+from ..classify import CLASSES, load_classifier, verdicts
 from ..errors import InputError
 from ..second_opinion import (
     CARD_KIND,
@@ -127,7 +127,6 @@ def fit_second_opinion(
 
     classifier_dir = out_dir if (out_dir / "gender_classifier.json").is_file() else None
     network = load_classifier(classifier_dir, device="cpu")
-    classifier_card, _, _ = read_classifier_card(classifier_dir)
     network_odds = {name: network_log_odds(network, sets[name]) for name in ("val", "held-out")}
     head_odds = {name: head.logits(descriptors[name]) for name in ("val", "held-out")}
     rule = choose_rule(network_odds["val"], head_odds["val"], male["val"])
@@ -147,7 +146,7 @@ def fit_second_opinion(
     head.save(path)
     card = {
         "rule": {"gate": rule.gate, "weight": rule.weight},
-        "classifier_sha256": classifier_card["sha256"],
+        "classifier_sha256": network.card["sha256"],
         "fitting": {
             "command": "faceanon fit second-opinion --data DATA",
             "head": f"ridge logistic regression (L2 {L2} on standardised inputs, Newton's "

@@ -118,9 +118,13 @@ def test_other_classifier_weights_or_no_head_leave_the_network_alone(tmp_path):
     assert with_second_opinion(network, tmp_path) is network  # a folder without a head
 
 
-def test_a_damaged_head_is_refused(tmp_path):
+def copy_shipped_head(folder) -> None:
     for name in (f"{CARD_NAME}.json", f"{CARD_NAME}.npz"):
-        shutil.copy(default_weights_dir() / name, tmp_path / name)
+        shutil.copy(default_weights_dir() / name, folder / name)
+
+
+def test_a_damaged_head_is_refused(tmp_path):
+    copy_shipped_head(tmp_path)
     with (tmp_path / f"{CARD_NAME}.npz").open("ab") as handle:
         handle.write(b"x")
     with pytest.raises(WeightsError, match="checksum"):
@@ -143,8 +147,7 @@ def test_the_shipped_head_tells_most_synthetic_faces_apart(synthetic_faces):
 
 
 def test_a_card_without_a_usable_rule_is_refused(tmp_path):
-    for name in (f"{CARD_NAME}.json", f"{CARD_NAME}.npz"):
-        shutil.copy(default_weights_dir() / name, tmp_path / name)
+    copy_shipped_head(tmp_path)
     card = json.loads((tmp_path / f"{CARD_NAME}.json").read_text())
     card["rule"] = {"gate": "wide"}
     (tmp_path / f"{CARD_NAME}.json").write_text(json.dumps(card))
