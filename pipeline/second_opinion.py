@@ -139,7 +139,7 @@ def crop_describer() -> Callable[[AlignedCrop], np.ndarray]:
     from . import models
     from .similarity import face_descriptor
 
-    encoder = models.face_encoder()
+    encoder = models.face_describer()
     return lambda crop: face_descriptor(encoder, crop.image, crop.landmarks)
 
 

@@ -221,11 +221,11 @@ _encoder = None
 
 def _describe(job: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     global _encoder
-    from ..models import face_encoder
+    from ..models import face_describer
     from ..similarity import face_descriptor
 
     if _encoder is None:
-        _encoder = face_encoder()
+        _encoder = face_describer()
     crops, landmarks = job
     return np.stack(
         [face_descriptor(_encoder, c, p) for c, p in zip(crops, landmarks, strict=True)]

@@ -12,6 +12,7 @@ import pytest
 from pipeline import classify_onnx
 from pipeline.classify import GenderClassifier, load_classifier
 from pipeline.classify_onnx import OnnxGenderClassifier, OnnxUnavailable, graph_name
+from pipeline.recognition import load_describer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,10 +76,12 @@ def test_without_onnx_runtime_the_classifier_runs_on_torch(monkeypatch, crops):
     assert classifier.probabilities(crops).shape == (3, 2)
 
 
-def test_a_cpu_run_never_imports_torch_once_the_graph_is_cached(tmp_path, portrait):
-    """The start-up saving: `faceanon image` on the CPU with a cached graph loads no torch."""
+def test_a_cpu_run_never_imports_torch_once_the_graphs_are_cached(tmp_path, portrait):
+    """The start-up saving: `faceanon image` on the CPU with cached graphs (the classifier's
+    and dlib's recognition network's) loads no torch."""
     env = {"XDG_CACHE_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     OnnxGenderClassifier.load(folder=tmp_path / "faceanon" / "onnx")
+    load_describer(folder=tmp_path / "faceanon" / "onnx")
     code = (
         "import sys\n"
         "from stream.cli import main\n"
