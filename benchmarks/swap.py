@@ -61,7 +61,7 @@ def main() -> None:
         "--identity",
         type=int,
         default=200,
-        help="faces given the identity descriptors (~130 ms each)",
+        help="faces given the identity descriptors (a few ms each)",
     )
     parser.add_argument("--strength", type=float, default=None)
     parser.add_argument("--identity-pull", type=float, default=None)

@@ -1,9 +1,9 @@
 """Identity readouts off the frame loop, in a worker process.
 
-A readout is two dlib face descriptors, about 110 ms each on this CPU, and dlib holds the GIL
-while it computes them: done inline, every readout stalls a live preview for a quarter of a
-second and stops the video loop while a core sits idle. `BackgroundIdentity` sends the crops
-to one worker process instead; the figures join the same track's next frame once they are
+A readout is two landmark fits and two dlib face descriptors (3-5 ms each on this CPU with
+`recognition`; dlib's own code took 110 ms and held the GIL): done inline, every readout
+would still stall a live preview or the video loop for about 10 ms. `BackgroundIdentity`
+sends the crops to one worker process instead; the figures join the same track's next frame once they are
 ready. Readouts are informational only: the swap never waits for them, and a worker that fails
 just stops them (logged once). The worker is spawned (not forked: the parent runs torch and
 detector threads), so, as with any spawned process, a script that starts one needs the

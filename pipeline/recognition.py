@@ -41,13 +41,24 @@ class FaceDescriber:
 
     def describe(self, rgb: np.ndarray, shapes: Sequence[dlib.full_object_detection]) -> np.ndarray:
         """Descriptors (float64) of the faces at `shapes` in the RGB uint8 image `rgb`."""
-        if not shapes:
+        return self.describe_chips(face_chips(rgb, shapes))
+
+    def describe_chips(self, chips: np.ndarray) -> np.ndarray:
+        """Descriptors (float64) of face chips as `face_chips` cuts them."""
+        if len(chips) == 0:
             return np.zeros((0, DIMENSIONS))
-        chips = dlib.get_face_chips(
-            rgb, dlib.full_object_detections(list(shapes)), size=CHIP_SIZE, padding=CHIP_PADDING
-        )
-        batch = np.stack([np.asarray(chip) for chip in chips]).astype(np.float32)
-        return np.asarray(self._network(batch), dtype=np.float64)
+        return np.asarray(self._network(chips), dtype=np.float64)
+
+
+def face_chips(rgb: np.ndarray, shapes: Sequence[dlib.full_object_detection]) -> np.ndarray:
+    """(n, 150, 150, 3) float32 RGB chips of the faces at `shapes`, cut as dlib cuts them for
+    its descriptor."""
+    if not shapes:
+        return np.zeros((0, CHIP_SIZE, CHIP_SIZE, 3), np.float32)
+    chips = dlib.get_face_chips(
+        rgb, dlib.full_object_detections(list(shapes)), size=CHIP_SIZE, padding=CHIP_PADDING
+    )
+    return np.stack([np.asarray(chip) for chip in chips]).astype(np.float32)
 
 
 def graph_name(digest: str) -> str:

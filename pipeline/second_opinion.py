@@ -9,9 +9,9 @@ verdict is the sign of
 
     network log-odds + weight × head log-odds.
 
-A descriptor costs about 100 ms on this CPU, so only photos (`faceanon image`,
-`faceanon classify`) ask for it, and only for the few faces under the gate; video and the
-webcam keep the network alone (a track's verdict is averaged over frames there).
+A descriptor costs 3-5 ms on this CPU (`recognition`), and is computed only for the few faces
+under the gate. Photos (`faceanon image`, `faceanon classify`) ask for it; video and the
+webcam keep the network alone (a track's verdict is voted over frames there).
 """
 
 from __future__ import annotations

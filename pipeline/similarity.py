@@ -63,14 +63,18 @@ def face_descriptor(
 ) -> np.ndarray:
     """dlib's 128-D descriptor of the face at 68 `points` in a BGR image (`box`: the face's
     rectangle, by default the points' own)."""
-    box = box or Box.around(points)
     rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return encoder.describe(rgb, [dlib_shape(points, box)])[0]
+
+
+def dlib_shape(points: np.ndarray, box: Box | None = None) -> dlib.full_object_detection:
+    """68 `points` and their face's `box` (by default the points' own) as dlib's shape."""
+    box = box or Box.around(points)
     rect = dlib.rectangle(
         round(box.left), round(box.top), round(box.right) - 1, round(box.bottom) - 1
     )
     parts = dlib.points([dlib.point(round(float(x)), round(float(y))) for x, y in points])
-    shape = dlib.full_object_detection(rect, parts)
-    return encoder.describe(rgb, [shape])[0]
+    return dlib.full_object_detection(rect, parts)
 
 
 def identity_readout(

@@ -68,7 +68,7 @@ class TrackerConfig:
     min_iou: float = 0.2
     vote_frames: int = 5
     lock_confidence: float = 0.9
-    # frames between identity readouts of one track (a readout: two descriptors, ≈260 ms)
+    # frames between identity readouts of one track (a readout: two fits, two descriptors)
     identity_every: int = 50
     # Bounds of a track between confirmations (see the module docstring).
     max_step: float = 0.5  # per-frame motion, as a share of the confirmed box's width

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
 from ..classify import CLASSES, load_classifier, verdicts
 from ..errors import InputError
+from ..models import face_describer
+from ..recognition import FaceDescriber, face_chips
 from ..second_opinion import (
     CARD_KIND,
     CARD_NAME,
@@ -28,6 +30,7 @@ from ..second_opinion import (
     DescriptorHead,
     male_log_odds,
 )
+from ..similarity import dlib_shape
 from ..types import Gender
 from ..weights import user_cache_dir, write_card
 from .classifier import CROP_SIZE
@@ -38,8 +41,8 @@ from .facecache import CACHE_VERSION, FaceSet, prepare_faces
 L2 = 0.01
 GATES = (*np.round(np.arange(0.25, 4.01, 0.25), 2).tolist(), float("inf"))
 WEIGHTS = tuple(np.round(np.arange(0.25, 2.01, 0.25), 2).tolist())
-_CHUNK = 128  # faces a worker describes per task
-_WAVE = 16  # tasks between checkpoints
+_BATCH = 32  # faces described at once
+_WAVE = 2048  # faces between checkpoints
 _MALE = CLASSES.index(Gender.MALE)
 
 
@@ -186,9 +189,8 @@ def network_log_odds(network, faces: FaceSet, batch: int = 256) -> np.ndarray:
 def cached_descriptors(
     faces: FaceSet, cache_dir: Path, quiet: bool, label: str
 ) -> tuple[np.ndarray, int]:
-    """dlib's descriptor of every face (n, 128), computed in worker processes and kept by
-    face in `cache_dir`, so each face is described once (a stopped run keeps what it had);
-    and how many were described now."""
+    """dlib's descriptor of every face (n, 128), kept by face in `cache_dir`, so each face is
+    described once (a stopped run keeps what it had); and how many were described now."""
     path = cache_dir / f"descriptors-{CROP_SIZE}-v{CACHE_VERSION}.npz"
     known: dict[str, np.ndarray] = {}
     if path.is_file():
@@ -196,18 +198,22 @@ def cached_descriptors(
             known = dict(zip(saved["names"].tolist(), saved["descriptors"], strict=True))
     names = [str(n) for n in faces.names]
     missing = [i for i, name in enumerate(names) if name not in known]
-    chunks = [missing[s : s + _CHUNK] for s in range(0, len(missing), _CHUNK)]
-    waves = [chunks[s : s + _WAVE] for s in range(0, len(chunks), _WAVE)]
+    describer = face_describer() if missing else None
     progress = tqdm(total=len(missing), desc=f"describing {label} faces", disable=quiet)
-    with ProcessPoolExecutor(os.cpu_count() or 1) as pool, progress:
-        for wave in waves:  # a wave's crops in memory at a time, then a checkpoint
-            work = [(np.asarray(faces.crops[c]), faces.landmarks[c]) for c in wave]
-            for chunk, part in zip(wave, pool.map(_describe, work), strict=True):
-                known.update((names[j], d) for j, d in zip(chunk, part, strict=True))
-                progress.update(len(chunk))
+    with progress:
+        for start in range(0, len(missing), _WAVE):  # then a checkpoint
+            for batch in _batches(missing[start : start + _WAVE]):
+                crops = [np.asarray(faces.crops[i]) for i in batch]
+                described = _describe(describer, crops, faces.landmarks[batch])
+                known.update((names[i], d) for i, d in zip(batch, described, strict=True))
+                progress.update(len(batch))
             _save_descriptors(path, known)
     stacked = np.stack([known[name] for name in names]) if names else np.zeros((0, 128))
     return stacked, len(missing)
+
+
+def _batches(indices: list[int]) -> list[list[int]]:
+    return [indices[s : s + _BATCH] for s in range(0, len(indices), _BATCH)]
 
 
 def _save_descriptors(path: Path, known: dict[str, np.ndarray]) -> None:
@@ -216,17 +222,12 @@ def _save_descriptors(path: Path, known: dict[str, np.ndarray]) -> None:
     os.replace(partial, path)
 
 
-_encoder = None
-
-
-def _describe(job: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    global _encoder
-    from ..models import face_describer
-    from ..similarity import face_descriptor
-
-    if _encoder is None:
-        _encoder = face_describer()
-    crops, landmarks = job
-    return np.stack(
-        [face_descriptor(_encoder, c, p) for c, p in zip(crops, landmarks, strict=True)]
-    )
+def _describe(
+    describer: FaceDescriber, crops: list[np.ndarray], landmarks: np.ndarray
+) -> np.ndarray:
+    """Descriptors of aligned BGR crops, each at its own landmarks (as `crop_describer`)."""
+    chips = [
+        face_chips(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB), [dlib_shape(points)])
+        for crop, points in zip(crops, landmarks, strict=True)
+    ]
+    return describer.describe_chips(np.concatenate(chips))
