@@ -193,6 +193,9 @@ def main() -> None:
         f"in {tally.frames} frames; a tracked face switched between swapped and covered from "
         f"one frame to the next {switches.switches} times"
     )
+    consulted = getattr(pipeline.classifier, "consulted", None)
+    if consulted is not None:
+        print(f"classifier's second opinion asked about {consulted} faces")
     print("stage shares of the end-to-end time:")
     for stage, spent in sorted(tally.seconds.items(), key=lambda item: -item[1]):
         print(

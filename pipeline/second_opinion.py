@@ -10,8 +10,8 @@ verdict is the sign of
     network log-odds + weight × head log-odds.
 
 A descriptor costs 3-5 ms on this CPU (`recognition`), and is computed only for the few faces
-under the gate. Photos (`faceanon image`, `faceanon classify`) ask for it; video and the
-webcam keep the network alone (a track's verdict is voted over frames there).
+under the gate, in photos, video, the webcam and batch alike (in video, on the detection
+frames whose verdicts a track votes on).
 """
 
 from __future__ import annotations
@@ -143,10 +143,13 @@ def crop_describer() -> Callable[[AlignedCrop], np.ndarray]:
     return lambda crop: face_descriptor(encoder, crop.image, crop.landmarks)
 
 
-def with_second_opinion(network: Classifier, weights_dir: Path | None = None) -> Classifier:
+def with_second_opinion(
+    network: Classifier, weights_dir: Path | None = None, load_now: bool = False
+) -> Classifier:
     """`network` with the head shipped beside it; the network alone where the weights folder
     has no head (e.g. a user's own classifier) or the head was fitted to other classifier
-    weights (its gate and weight are calibrated to one network's odds)."""
+    weights (its gate and weight are calibrated to one network's odds). `load_now`: load the
+    describer now rather than at the first unsure face (video: no frame waits for it)."""
     folder = Path(weights_dir) if weights_dir else default_weights_dir()
     if not (folder / f"{CARD_NAME}.json").is_file():
         log.info("second opinion off: no %s.json in %s", CARD_NAME, folder)
@@ -161,4 +164,5 @@ def with_second_opinion(network: Classifier, weights_dir: Path | None = None) ->
         rule = ConsultRule(gate=float(card["rule"]["gate"]), weight=float(card["rule"]["weight"]))
     except (KeyError, TypeError, ValueError) as error:
         raise WeightsError(f"{CARD_NAME}.json has no usable rule: {error!r}") from error
-    return SecondOpinionClassifier(network, DescriptorHead.load(path), rule)
+    describe = crop_describer() if load_now else None
+    return SecondOpinionClassifier(network, DescriptorHead.load(path), rule, describe)

@@ -95,8 +95,9 @@ def build_pipeline(
     if settings.mode == "swap":
         # video: one thread, beside the detector's and the codecs' (as torch_threads does)
         classifier = load_classifier(device=settings.device, threads=1 if video else None)
-        if not video:  # photos: a second opinion on the faces the network is unsure of
-            classifier = with_second_opinion(classifier)
+        # a second opinion on the faces the network is unsure of; video loads its describer
+        # now, so that no frame waits for it
+        classifier = with_second_opinion(classifier, load_now=video)
         choices = LatentChoices(
             settings.identity_pull,
             settings.identity_mode,

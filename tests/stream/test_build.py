@@ -29,10 +29,14 @@ def test_smallest_face_follows_the_command_default_unless_given():
     assert webcam.detector.min_face_for(480, 640) == 48
 
 
-def test_photos_get_the_classifiers_second_opinion_and_video_does_not():
+def test_photos_and_video_get_the_classifiers_second_opinion():
     from pipeline.second_opinion import SecondOpinionClassifier
 
     photos = build_pipeline(RunSettings(identity=False))
     video = build_pipeline(RunSettings(identity=False), video=True)
     assert isinstance(photos.classifier, SecondOpinionClassifier)
-    assert not isinstance(video.classifier, SecondOpinionClassifier)
+    assert isinstance(video.classifier, SecondOpinionClassifier)
+    assert photos.classifier._describe is None  # loaded at the first unsure face
+    assert video.classifier._describe is not None  # loaded before the first frame
+    blur = build_pipeline(RunSettings(mode="blur", identity=False), video=True)
+    assert blur.classifier is None
