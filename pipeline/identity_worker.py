@@ -3,12 +3,12 @@
 A readout is two landmark fits and two dlib face descriptors (3-5 ms each on this CPU with
 `recognition`; dlib's own code took 110 ms and held the GIL): done inline, every readout
 would still stall a live preview or the video loop for about 10 ms. `BackgroundIdentity`
-sends the crops to one worker process instead; the figures join the same track's next frame once they are
-ready. Readouts are informational only: the swap never waits for them, and a worker that fails
-just stops them (logged once). The worker is spawned (not forked: the parent runs torch and
-detector threads), so, as with any spawned process, a script that starts one needs the
-`if __name__ == "__main__":` guard; the worker takes a few seconds to load, and readouts wait
-for it meanwhile.
+sends the crops to one worker process instead; the figures join the same track's next frame
+once they are ready. Readouts are informational only: the swap never waits for them, and a
+worker that fails just stops them (logged once). The worker is spawned (not forked: the parent
+runs torch and detector threads), so, as with any spawned process, a script that starts one
+needs the `if __name__ == "__main__":` guard; the worker takes a few seconds to load, and
+readouts wait for it meanwhile.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ import pytest
 
 from pipeline.align import align_face
 from pipeline.similarity import IdentityEncoder, identity_figures, pixel_similarity, similarity
+from pipeline.types import Box
 
 
 def test_pixel_similarity_bounds():
@@ -33,3 +34,16 @@ def test_identity_of_a_face_with_itself(face_frame):
     assert figures.identity_distance == pytest.approx(0.0, abs=1e-6)
     assert figures.reid_risk is True
     assert similarity(crop, crop.image).identity is None
+
+
+def test_a_readout_describes_both_crops_in_one_batch_as_one_by_one(face_frame):
+    frame, landmarks = face_frame
+    crop = align_face(frame, landmarks)
+    darker = (crop.image * 0.7).astype(np.uint8)
+    encoder = IdentityEncoder()
+    box = Box.around(crop.landmarks)
+    both = encoder.descriptors([crop.image, darker], box)
+    alone = np.stack([encoder.descriptor(crop.image, box), encoder.descriptor(darker, box)])
+    assert both.shape == (2, 128)
+    assert np.abs(both - alone).max() < 1e-5
+    assert np.linalg.norm(both[0] - both[1]) > 1e-3  # two different inputs, two descriptors
