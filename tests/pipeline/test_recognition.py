@@ -67,6 +67,21 @@ def test_torch_gives_the_same_descriptors(graph_folder, faces, monkeypatch):
     assert np.abs(on_torch.describe(rgb, shapes) - onnx.describe(rgb, shapes)).max() < 1e-5
 
 
+def test_a_model_file_the_reader_cannot_read_falls_back_to_dlibs_own_code(
+    tmp_path, faces, monkeypatch
+):
+    def unreadable(path):
+        raise WeightsError(f"{path.name} is not dlib's face-recognition network: a new version")
+
+    monkeypatch.setattr("pipeline.dlib_net_file.read_recognition_net", unreadable)
+    describer = load_describer(folder=tmp_path)  # nothing cached: the export must read
+    assert describer.backend == "dlib"
+    rgb, shapes = faces[-1]
+    dlib_encoder = dlib.face_recognition_model_v1(str(models.model_path(MODEL_FILE)))
+    theirs = np.array([dlib_encoder.compute_face_descriptor(rgb, s) for s in shapes])
+    assert np.abs(describer.describe(rgb, shapes) - theirs).max() < 1e-5
+
+
 def test_the_graph_is_exported_once_and_then_read(graph_folder, monkeypatch):
     digest = sha256(models.model_path(MODEL_FILE))
     assert (graph_folder / graph_name(digest)).stat().st_size > 20_000_000
