@@ -3,8 +3,9 @@
 A descriptor is dlib's recognition ResNet run on a 150×150 face chip that dlib cuts around
 the 68 landmarks. The chip is still cut by dlib (`get_face_chips`, the cut its own
 `compute_face_descriptor` makes); the network runs on ONNX Runtime on the CPU (a graph exported
-once from the weights in dlib's file and cached, see `onnx_graphs`), or on torch where that
-is not available or a GPU is asked for. The descriptors are dlib's to 1e-6, so dlib's
+once from the weights in dlib's file and cached, see `onnx_graphs`), on torch where that is
+not available or a GPU is asked for, and as dlib's own code where the file is not one
+`dlib_net_file` reads. The descriptors are dlib's to 1e-6, so dlib's
 0.6 same-person distance and every head fitted on dlib's descriptors stay valid. On this
 project's 2-core CPU: 3-5 ms a face against dlib's own 90 ms.
 """
@@ -38,7 +39,7 @@ class FaceDescriber:
 
     def __init__(self, network: Callable[[np.ndarray], np.ndarray], backend: str) -> None:
         self._network = network
-        self.backend = backend  # "onnxruntime", "torch (cpu)", "torch (cuda)"
+        self.backend = backend  # "onnxruntime", "torch (cpu)", "torch (cuda)" or "dlib"
 
     def describe(self, rgb: np.ndarray, shapes: Sequence[dlib.full_object_detection]) -> np.ndarray:
         """Descriptors (float64) of the faces at `shapes` in the RGB uint8 image `rgb`."""
