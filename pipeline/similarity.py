@@ -55,11 +55,12 @@ class IdentityEncoder:
 
     def descriptors(self, crops: Sequence[np.ndarray], box: Box) -> np.ndarray:
         """(n, 128): `descriptor` of each crop, their network passes batched into one."""
-        chips = []
-        for crop in crops:
-            points = self._landmarker.fit(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), box)
-            rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
-            chips.append(face_chips(rgb, [dlib_shape(points, box)]))
+        chips = [
+            descriptor_chip(
+                crop, self._landmarker.fit(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), box), box
+            )
+            for crop in crops
+        ]
         return self._describer.describe_chips(np.concatenate(chips))
 
 
@@ -71,8 +72,13 @@ def face_descriptor(
 ) -> np.ndarray:
     """dlib's 128-D descriptor of the face at 68 `points` in a BGR image (`box`: the face's
     rectangle, by default the points' own)."""
-    rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    return encoder.describe(rgb, [dlib_shape(points, box)])[0]
+    return encoder.describe_chips(descriptor_chip(image, points, box))[0]
+
+
+def descriptor_chip(image: np.ndarray, points: np.ndarray, box: Box | None = None) -> np.ndarray:
+    """(1, 150, 150, 3): the chip dlib describes for the face at 68 `points` in a BGR image
+    (`box` as in `face_descriptor`)."""
+    return face_chips(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), [dlib_shape(points, box)])
 
 
 def dlib_shape(points: np.ndarray, box: Box | None = None) -> dlib.full_object_detection:

@@ -268,7 +268,7 @@ def webcam(
     default=True,
     show_default=True,
     help="Ask dlib's face descriptor too about faces the network is unsure of (about 2 % of "
-    "faces, ~0.1 s each).",
+    "faces, a few ms each).",
 )
 def classify(
     inputs: tuple[Path, ...], fmt: str, device: str, min_face: int | None, second_opinion: bool
@@ -462,8 +462,8 @@ def fit_swapper_command(
 @fit_data_options
 def fit_second_opinion_command(data: Path, out: Path, cache_dir: Path | None, quiet: bool) -> None:
     """Fit the classifier's second opinion (a gender head on dlib's face descriptor, asked
-    about the faces the network is unsure of in photos) for the classifier in OUT (or the
-    shipped one) and write it to OUT."""
+    about the faces the network is unsure of) for the classifier in OUT (or the shipped one)
+    and write it to OUT."""
     from pipeline.training.second_opinion_fit import fit_second_opinion
 
     _check_data(data)

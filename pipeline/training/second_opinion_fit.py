@@ -14,14 +14,13 @@ import os
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from ..classify import CLASSES, load_classifier, verdicts
 from ..errors import InputError
 from ..models import face_describer
-from ..recognition import FaceDescriber, face_chips
+from ..recognition import FaceDescriber
 from ..second_opinion import (
     CARD_KIND,
     CARD_NAME,
@@ -30,7 +29,7 @@ from ..second_opinion import (
     DescriptorHead,
     male_log_odds,
 )
-from ..similarity import dlib_shape
+from ..similarity import descriptor_chip
 from ..types import Gender
 from ..weights import user_cache_dir, write_card
 from .classifier import CROP_SIZE
@@ -226,8 +225,5 @@ def _describe(
     describer: FaceDescriber, crops: list[np.ndarray], landmarks: np.ndarray
 ) -> np.ndarray:
     """Descriptors of aligned BGR crops, each at its own landmarks (as `crop_describer`)."""
-    chips = [
-        face_chips(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB), [dlib_shape(points)])
-        for crop, points in zip(crops, landmarks, strict=True)
-    ]
+    chips = [descriptor_chip(crop, points) for crop, points in zip(crops, landmarks, strict=True)]
     return describer.describe_chips(np.concatenate(chips))
