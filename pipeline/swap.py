@@ -36,6 +36,8 @@ class Swapper(Protocol):
 
 
 SWAPPERS = ("latent", "pix2pixhd")
+DETAILS = ("own", "model")  # the latent swapper's fine detail: the face's own, or the model's
+DEFAULT_DETAIL = "model"  # chosen by measurement (README, "Latent face model")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class LatentChoices:
     k: int | None = None
     epsilon: float | None = None
     paint_limit: float | None = None
+    detail: str | None = None  # "own" or "model" (`latent.swapper`); None: DEFAULT_DETAIL
 
 
 def load_swapper(
@@ -69,6 +72,8 @@ def load_swapper(
         raise InputError("--identity-mode, --k and --epsilon apply to the latent swapper only")
     if choices.paint_limit is not None:
         raise InputError("--paint-limit applies to the latent swapper only")
+    if choices.detail is not None:
+        raise InputError("--detail applies to the latent swapper only")
     if name == "pix2pixhd":
         from .pix2pixhd import Pix2PixHDSwapper
 

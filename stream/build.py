@@ -49,6 +49,7 @@ class RunSettings:
     k: int | None = None  # k-same: faces averaged; None: calibrated
     epsilon: float | None = None  # dp: privacy budget per face; None: calibrated
     paint_limit: float | None = None  # latent swapper: most darkening painted; None: no limit
+    detail: str | None = None  # latent swapper: "own" or "model" fine detail; None: "model"
     device: str = "auto"
     swapper: str = "latent"
     weights_dir: Path | None = None  # the swapper's weights; None: the shipped ones
@@ -104,6 +105,7 @@ def build_pipeline(
             settings.k,
             settings.epsilon,
             settings.paint_limit,
+            settings.detail,
         )
         swapper = load_swapper(settings.swapper, settings.weights_dir, settings.device, choices)
     encoder: IdentityEncoder | BackgroundIdentity | None = None
@@ -120,10 +122,14 @@ def build_pipeline(
 
 
 def identity_entry(pipeline: FacePipeline) -> dict[str, Any]:
-    """The identity replacement the pipeline's swapper applies (mode and its k or ε), for
-    reports; empty when there is none (blur mode, other backends)."""
-    identity = getattr(getattr(pipeline, "swapper", None), "identity", None)
-    return {"identity": identity.as_report()} if identity is not None else {}
+    """The identity replacement the pipeline's swapper applies (mode and its k or ε) and
+    where its fine detail comes from ("own" or "model"), for reports; empty when there is
+    none (blur mode, other backends)."""
+    swapper = getattr(pipeline, "swapper", None)
+    identity = getattr(swapper, "identity", None)
+    if identity is None:
+        return {}
+    return {"identity": identity.as_report(), "detail": swapper.detail}
 
 
 def identity_label(pipeline: FacePipeline) -> str | None:

@@ -18,7 +18,7 @@ from pipeline.device import DEVICES
 from pipeline.errors import InputError
 from pipeline.facepipeline import MODES
 from pipeline.latent.identity import MODES as IDENTITY_MODES
-from pipeline.swap import SWAPPERS
+from pipeline.swap import DETAILS, SWAPPERS
 
 from .build import RunSettings
 
@@ -84,6 +84,15 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         "(default: no limit; README: what a limit costs).",
     )
     @click.option(
+        "--detail",
+        type=click.Choice(DETAILS),
+        default=None,
+        help="Latent swapper: the face's fine detail, what its latent code leaves out. model "
+        "(default): taken out, the face is only what its new code describes (a recogniser "
+        "matches far fewer faces to the person, but faces look smoother); own: kept (sharper, "
+        "less private; README).",
+    )
+    @click.option(
         "--device",
         type=click.Choice(DEVICES),
         default="auto",
@@ -142,6 +151,7 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         k: int | None,
         epsilon: float | None,
         paint_limit: float | None,
+        detail: str | None,
         device: str,
         swapper: str,
         weights_dir: Path | None,
@@ -163,6 +173,7 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
             k=k,
             epsilon=epsilon,
             paint_limit=paint_limit,
+            detail=detail,
             device=device,
             swapper=swapper,
             weights_dir=weights_dir,

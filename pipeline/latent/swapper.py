@@ -2,15 +2,22 @@
 
 Per face: the landmarks move by the decoded shape difference, the crop is warped onto the new
 shape, and the decoded texture difference (defined on the mean shape) is warped onto the new
-shape and added. The face's own pixels carry through, so skin detail, glasses and expression
-survive; only what separates the two class centres changes. Everything outside the anchor
-ring stays put, and the returned mask covers exactly the ring. The warp renders with OpenCV
-on the CPU, or with torch on a GPU (`render_torch`); codes and decodes are numpy on the CPU.
+shape and added. The face's own pixels carry through, so glasses, expression and (with
+`detail="own"`) skin detail survive; only what separates the two class centres changes.
+Everything outside the anchor ring stays put, and the returned mask covers exactly the ring.
+The warp renders with OpenCV on the CPU, or with torch on a GPU (`render_torch`); codes and
+decodes are numpy on the CPU.
 
 The identity pull (the model's `identity_pull`, or the caller's) also moves the face part of
 the way from its own shape and texture codes towards the centre of its new class, leaving the
 leading components (pose, mouth opening, lighting, skin tone) alone: what makes the person
 recognisable fades while expression and skin detail stay.
+
+With the model's detail (`detail="model"`, the default; `--detail model`), the face's own
+residual (what its texture code leaves out: the sharp edges of eyes, brows and lips, skin
+texture, at the texture frame's resolution) is taken out as well, so the face is only what
+the new code describes: a recogniser finds far less of the person in it, but the face looks
+smoother.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import numpy as np
 from ..blend import hull_mask
 from ..device import device_kind, resolve_device
 from ..errors import InputError
-from ..swap import LatentChoices
+from ..swap import DEFAULT_DETAIL, DETAILS, LatentChoices
 from ..types import AlignedCrop, Gender
 from ..weights import read_card
 from .identity import IdentityMode, KSameGallery, choose_identity, dp_release
@@ -53,7 +60,8 @@ class LatentSwapper:
     `render_device`: torch renders the warp there (`load` picks the GPU when there is one);
     None: OpenCV on the CPU. `paint_limit`: the most a swap may darken the eyes' surroundings
     of a new woman or jaw, chin and upper lip of a new man, in grey levels (`PaintGuard`);
-    infinity: no limit (the default, chosen by measurement: README)."""
+    infinity: no limit (the default, chosen by measurement: README). `detail`: where the
+    face's fine detail comes from, "model" (the default) or "own" (see the module)."""
 
     name = "latent"
 
@@ -66,8 +74,12 @@ class LatentSwapper:
         identity: IdentityMode | None = None,
         seed: int | None = None,
         paint_limit: float = math.inf,
+        detail: str = DEFAULT_DETAIL,
     ) -> None:
+        if detail not in DETAILS:
+            raise InputError(f"unknown detail {detail!r} (choose from {', '.join(DETAILS)})")
         self.model = model
+        self.detail = detail
         self.render_device = render_device
         self.card = card or {}
         self.default_strength = model.default_strength
@@ -128,7 +140,8 @@ class LatentSwapper:
             default_identity(model), c.identity_mode, c.identity_pull, c.k, c.epsilon
         )
         limit = math.inf if c.paint_limit is None else c.paint_limit
-        return cls(model, card, None, render_device, identity, seed, limit)
+        detail = c.detail or DEFAULT_DETAIL
+        return cls(model, card, None, render_device, identity, seed, limit, detail)
 
     def swap(
         self,
@@ -143,16 +156,27 @@ class LatentSwapper:
         units = [crop.landmarks / crop.image.shape[0] for crop in crops]
         pairs = zip(crops, units, strict=True)
         textures = [self.model.sample_texture(crop.image, unit) for crop, unit in pairs]
+        changes_identity = self.identity.kind != "pull" or self.identity.pull > 0
+        # every face's texture code in one product with the basis, when anything needs them
+        codes = (
+            self.model.texture_codes(np.stack(textures))
+            if crops and (changes_identity or self.detail == "model")
+            else None
+        )
         moves = (
-            self._identity_moves(textures, units, genders, alpha, seeds)
-            if crops and (self.identity.kind != "pull" or self.identity.pull > 0)
+            self._identity_moves(codes, units, genders, alpha, seeds)
+            if crops and changes_identity
             else [None] * len(crops)
         )
+        changes = [
+            self._face_change(unit, gender, alpha, move, self.exposure_gain(texture))
+            for unit, gender, move, texture in zip(units, genders, moves, textures, strict=True)
+        ]
+        if self.detail == "model" and crops:
+            changes = self._without_own_detail(changes, textures, codes)
         return [
-            self._swap_one(crop, unit, gender, alpha, move, self.exposure_gain(texture))
-            for crop, unit, gender, move, texture in zip(
-                crops, units, genders, moves, textures, strict=True
-            )
+            self._render(crop, unit, shape, texture)
+            for crop, unit, (shape, texture) in zip(crops, units, changes, strict=True)
         ]
 
     def exposure_gain(self, texture: np.ndarray) -> float:
@@ -166,25 +190,46 @@ class LatentSwapper:
         reference = EXPOSURE_REFERENCE * self._skin_level
         return float(np.clip(level / reference, EXPOSURE_FLOOR, 1.0))
 
-    def _swap_one(
+    def _face_change(
         self,
-        crop: AlignedCrop,
         unit: np.ndarray,
         gender: Gender,
         alpha: float,
         pull: tuple[np.ndarray, np.ndarray] | None,
         gain: float = 1.0,
-    ) -> AlignedCrop:
-        """One face's swap: the gender move plus `pull` (its identity change: landmark
-        displacement, texture change), the texture change scaled by `gain`."""
-        size = crop.image.shape[0]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One face's change: the gender move plus `pull` (its identity change: landmark
+        displacement, texture change), the texture change scaled by `gain`; returns the
+        landmark displacement (68, 2, unit coordinates) and the texture-frame change."""
         sign = 1.0 if gender is Gender.MALE else -1.0
         move = sign * alpha * self._shape_delta
         texture = self._texture_delta * (sign * alpha)
         if pull is not None:
             move = move + pull[0]
             texture = texture + pull[1]
-        texture = self._paint.apply(texture * gain, gender.opposite)
+        return move, self._paint.apply(texture * gain, gender.opposite)
+
+    def _without_own_detail(
+        self,
+        changes: list[tuple[np.ndarray, np.ndarray]],
+        textures: Sequence[np.ndarray],
+        codes: np.ndarray,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The texture changes with each face's own residual (its texture minus what its
+        texture code, a row of `codes`, describes) taken out too; all faces decoded in one
+        product."""
+        m = self.model
+        residuals = np.stack(textures) - m.mean_texture - m.decode_texture_deltas(codes)
+        return [
+            (move, change - m.texture_image(residual))
+            for (move, change), residual in zip(changes, residuals, strict=True)
+        ]
+
+    def _render(
+        self, crop: AlignedCrop, unit: np.ndarray, move: np.ndarray, texture: np.ndarray
+    ) -> AlignedCrop:
+        """The crop warped onto the moved landmarks, with the texture change added."""
+        size = crop.image.shape[0]
         new_unit = unit + move
         src = control_points(unit, unit, size)
         dst = control_points(new_unit, unit, size)
@@ -206,7 +251,7 @@ class LatentSwapper:
 
     def _identity_moves(
         self,
-        textures: Sequence[np.ndarray],
+        texture_codes: np.ndarray,
         units: Sequence[np.ndarray],
         genders: Sequence[Gender],
         alpha: float,
@@ -214,14 +259,13 @@ class LatentSwapper:
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Each face's identity change, on top of the gender move: its landmark displacement
         (68, 2, unit coordinates) and its texture-frame difference (colour neutral, like the
-        gender's). The texture codes of all faces are found and decoded in one product each,
-        one pass over the texture basis for the whole frame."""
+        gender's). `texture_codes`: every face's, found in one product with the basis; the
+        moves are decoded in one more, one pass over the texture basis for the whole frame."""
         m = self.model
         ks = len(m.shape_sd)
         targets = np.array([m.target_index(gender) for gender in genders])
         codes = np.concatenate(
-            [np.stack([m.shape_code(unit) for unit in units]), m.texture_codes(np.stack(textures))],
-            axis=1,
+            [np.stack([m.shape_code(unit) for unit in units]), texture_codes], axis=1
         )
         moves = self._code_moves(codes, targets, genders, alpha, seeds)
         deltas = m.decode_texture_deltas(moves[:, ks:])

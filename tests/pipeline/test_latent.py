@@ -34,8 +34,9 @@ def test_few_rows_product_is_the_matrix_product(rows):
 
 @pytest.fixture(scope="module")
 def gender_only(latent_model) -> LatentSwapper:
-    """The swap without the identity pull: the gender direction alone."""
-    return LatentSwapper(latent_model, identity_pull=0.0)
+    """The swap without the identity pull, the face keeping its own detail: the gender
+    direction alone."""
+    return LatentSwapper(latent_model, identity_pull=0.0, detail="own")
 
 
 @pytest.fixture(scope="module")

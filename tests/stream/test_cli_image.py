@@ -243,3 +243,14 @@ def test_the_summary_says_why_faces_were_covered(tmp_path, group, capsys):
     lines = capsys.readouterr().out.splitlines()
     covered = [line for line in lines if line.startswith("faceanon: covered: ")]
     assert covered and "blur mode" in covered[0]
+
+
+def test_detail_choice_reaches_the_swap_and_the_report(tmp_path, portrait):
+    outputs = {}
+    for name, options in (("model", ()), ("own", ("--detail", "own"))):
+        out, report = tmp_path / f"{name}.png", tmp_path / f"{name}.json"
+        args = ("image", portrait, "-o", out, "--report", report, *options)
+        assert run_cli(*args, "--no-identity", "--quiet") == 0
+        assert json.loads(report.read_text())["settings"]["detail"] == name
+        outputs[name] = pixels(out)
+    assert np.abs(outputs["own"] - outputs["model"]).mean() > 0.01
