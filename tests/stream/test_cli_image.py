@@ -211,16 +211,19 @@ def test_identity_modes_reach_the_swap_and_the_report(tmp_path, portrait):
     assert np.abs(outputs["dp"] - outputs["pull"]).mean() > 0.05
 
 
+def swapped_with(tmp_path, portrait, name: str, *options: str) -> tuple[np.ndarray, dict]:
+    """The portrait swapped with `options`: the output's pixels and the report's settings."""
+    out, report = tmp_path / f"{name}.png", tmp_path / f"{name}.json"
+    args = ("image", portrait, "-o", out, "--report", report, *options)
+    assert run_cli(*args, "--no-identity", "--quiet") == 0
+    return pixels(out), json.loads(report.read_text())["settings"]
+
+
 def test_paint_limit_reaches_the_swap_and_the_report(tmp_path, portrait):
-    outputs = {}
-    for name, options in (("free", ()), ("capped", ("--paint-limit", "0"))):
-        out, report = tmp_path / f"{name}.png", tmp_path / f"{name}.json"
-        args = ("image", portrait, "-o", out, "--report", report, *options)
-        assert run_cli(*args, "--no-identity", "--quiet") == 0
-        settings = json.loads(report.read_text())["settings"]
-        assert settings["paint_limit"] == (0.0 if options else None)
-        outputs[name] = pixels(out)
-    assert np.abs(outputs["free"] - outputs["capped"]).mean() > 0.01
+    free, settings = swapped_with(tmp_path, portrait, "free")
+    capped, capped_settings = swapped_with(tmp_path, portrait, "capped", "--paint-limit", "0")
+    assert settings["paint_limit"] is None and capped_settings["paint_limit"] == 0.0
+    assert np.abs(free - capped).mean() > 0.01
 
 
 def test_images_with_no_face_found_are_named(tmp_path, portrait, capsys):
@@ -246,11 +249,7 @@ def test_the_summary_says_why_faces_were_covered(tmp_path, group, capsys):
 
 
 def test_detail_choice_reaches_the_swap_and_the_report(tmp_path, portrait):
-    outputs = {}
-    for name, options in (("model", ()), ("own", ("--detail", "own"))):
-        out, report = tmp_path / f"{name}.png", tmp_path / f"{name}.json"
-        args = ("image", portrait, "-o", out, "--report", report, *options)
-        assert run_cli(*args, "--no-identity", "--quiet") == 0
-        assert json.loads(report.read_text())["settings"]["detail"] == name
-        outputs[name] = pixels(out)
-    assert np.abs(outputs["own"] - outputs["model"]).mean() > 0.01
+    model, settings = swapped_with(tmp_path, portrait, "model")
+    own, own_settings = swapped_with(tmp_path, portrait, "own", "--detail", "own")
+    assert settings["detail"] == "model" and own_settings["detail"] == "own"
+    assert np.abs(own - model).mean() > 0.01
