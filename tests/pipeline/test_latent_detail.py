@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.align import align_face
 from pipeline.errors import InputError
+from pipeline.latent.identity import IdentityMode
 from pipeline.latent.swapper import LatentSwapper
 from pipeline.swap import LatentChoices, load_swapper
 from pipeline.types import Gender
@@ -45,12 +46,10 @@ def test_model_detail_takes_the_faces_own_residual_out(latent_model, detailed_cr
 
 
 def test_model_detail_goes_with_every_identity_mode(latent_model, detailed_crop):
-    for swapper in (
-        LatentSwapper(latent_model, detail="model"),
-        LatentSwapper(latent_model, identity_pull=0.6, detail="model"),
-    ):
+    for identity in (IdentityMode("k-same"), IdentityMode("pull"), IdentityMode("dp")):
+        swapper = LatentSwapper(latent_model, identity=identity, seed=1, detail="model")
         out = swapper.swap([detailed_crop], [Gender.FEMALE])[0]
-        mine = LatentSwapper(latent_model, identity=swapper.identity, detail="own").swap(
+        mine = LatentSwapper(latent_model, identity=identity, seed=1, detail="own").swap(
             [detailed_crop], [Gender.FEMALE]
         )[0]
         assert np.abs(out.image.astype(int) - mine.image).mean() > 0.5
