@@ -139,6 +139,11 @@ class LatentFaceModel:
     def decode_texture_delta(self, code_delta: np.ndarray) -> np.ndarray:
         return (code_delta @ self.texture_basis).reshape(-1, 3)
 
+    def texture_residuals(self, textures: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """(n, m, 3) what the texture components leave out of (n, m, 3) textures whose
+        (n, kt) codes are `codes`: each texture minus its code decoded."""
+        return textures - self.mean_texture - self.decode_texture_deltas(codes)
+
     def decode_texture_deltas(self, code_deltas: np.ndarray) -> np.ndarray:
         """(n, m, 3) texture differences of (n, kt) code differences."""
         return few_rows_product(code_deltas, self.texture_basis).reshape(len(code_deltas), -1, 3)

@@ -219,7 +219,7 @@ class LatentSwapper:
         texture code, a row of `codes`, describes) taken out too; all faces decoded in one
         product."""
         m = self.model
-        residuals = np.stack(textures) - m.mean_texture - m.decode_texture_deltas(codes)
+        residuals = m.texture_residuals(np.stack(textures), codes)
         return [
             (move, change - m.texture_image(residual))
             for (move, change), residual in zip(changes, residuals, strict=True)
