@@ -21,15 +21,25 @@ def hull_mask(points: np.ndarray, size: int, feather: float = 0.05) -> np.ndarra
     `feather` is the width of the fade as a fraction of `size`; the fade lies inside the hull,
     so nothing outside the hull is ever touched.
     """
-    mask = np.zeros((size, size), dtype=np.uint8)
+    out = np.zeros((size, size), dtype=np.float32)
     hull = cv2.convexHull(np.round(points).astype(np.int32))
-    cv2.fillConvexPoly(mask, hull, 255)
     radius = max(1, round(feather * size / 2))
+    # the work is done in the hull's box, with room for the erosion and the blur around it
+    # (as far as the image goes, so its edges behave as they would on the whole image)
+    margin = 2 * radius + 4
+    x, y, w, h = cv2.boundingRect(hull)
+    left, top = max(x - margin, 0), max(y - margin, 0)
+    right, bottom = min(x + w + margin, size), min(y + h + margin, size)
+    if right <= left or bottom <= top:
+        return out
+    mask = np.zeros((bottom - top, right - left), dtype=np.uint8)
+    cv2.fillConvexPoly(mask, hull - (left, top), 255)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     inside = mask > 0
     mask = cv2.erode(mask, kernel)
     mask = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (0, 0), sigmaX=radius / 2)
-    return np.where(inside, np.clip(mask, 0.0, 1.0), 0.0).astype(np.float32)
+    out[top:bottom, left:right] = np.where(inside, np.clip(mask, 0.0, 1.0), 0.0)
+    return out
 
 
 def match_colour(processed: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:

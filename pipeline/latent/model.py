@@ -134,7 +134,8 @@ class LatentFaceModel:
     def texture_codes(self, textures: np.ndarray) -> np.ndarray:
         """(n, kt) codes of (n, m, 3) textures, in one product with the basis."""
         centred = (textures - self.mean_texture).reshape(len(textures), -1)
-        return few_rows_product(centred, self.texture_basis.T)
+        # the basis times the textures' columns: OpenBLAS's fast path for a frame's few faces
+        return (self.texture_basis @ centred.T).T
 
     def decode_texture_delta(self, code_delta: np.ndarray) -> np.ndarray:
         return (code_delta @ self.texture_basis).reshape(-1, 3)
@@ -146,7 +147,7 @@ class LatentFaceModel:
 
     def decode_texture_deltas(self, code_deltas: np.ndarray) -> np.ndarray:
         """(n, m, 3) texture differences of (n, kt) code differences."""
-        return few_rows_product(code_deltas, self.texture_basis).reshape(len(code_deltas), -1, 3)
+        return (code_deltas @ self.texture_basis).reshape(len(code_deltas), -1, 3)
 
     @property
     def code_sd(self) -> np.ndarray:
@@ -189,23 +190,13 @@ class LatentFaceModel:
             raise WeightsError(f"{path.name} is not a latent face model: {error}") from error
         for name in ("texture_basis", "context_basis", "gallery_codes"):
             if name in values:
-                values[name] = values[name].astype(np.float32)
+                # in rows, as the products expect: files hold the basis in column order, in
+                # which a frame's few faces took OpenBLAS 2-4 times longer
+                values[name] = np.ascontiguousarray(values[name], dtype=np.float32)
         for name, kind in get_type_hints(cls).items():
             if name in values and kind in (int, float, str, bool):
                 values[name] = kind(values[name])
         return cls(**values)
-
-
-FEW_ROWS = 8
-
-
-def few_rows_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """`a @ b`, as one matrix-vector product a row when `a` has a frame's few faces: OpenBLAS's
-    matrix path for 2 to 8 rows against the (200, 12249) texture basis measured 2-7x slower
-    than that on one thread (2 rows: 3.4 against 0.5 ms)."""
-    if len(a) > FEW_ROWS:
-        return a @ b
-    return np.stack([row @ b for row in a]) if len(a) else a @ b
 
 
 def _required(f: Field) -> bool:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .warp import affine_maps, coefficient_table
+from .warp import MAP_STEP, affine_maps, coefficient_table, map_grid
 
 _EDGE = 1e-5  # barycentric tolerance: pixels on an edge belong to the triangle
 
@@ -68,13 +68,18 @@ def render_on(
     texture_delta: np.ndarray,
     box: tuple[int, int, int, int],
     sigma: float,
+    step: int = MAP_STEP,
 ) -> np.ndarray:
     """`swapper.render`'s face region, (bottom − top, right − left, 3) uint8, computed on
-    `device`; `box` is (left, top, right, bottom) in crop pixels, `sigma` the smoothing."""
-    left, top, right, bottom = box
+    `device`; `box` is (left, top, right, bottom) in crop pixels, `sigma` the smoothing. The
+    maps are worked out on the same grid as `swapper.warp_maps` and resized alike."""
+    height, width = box[3] - box[1], box[2] - box[0]
+    grid, origin = map_grid(box, step)
     ys, xs = torch.meshgrid(
-        torch.arange(top, bottom, device=device, dtype=torch.float32),
-        torch.arange(left, right, device=device, dtype=torch.float32),
+        *(
+            torch.arange(n, device=device, dtype=torch.float32) * step + o
+            for n, o in zip(grid, origin[::-1], strict=True)
+        ),
         indexing="ij",
     )
     points = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)
@@ -89,17 +94,22 @@ def render_on(
         shape = xs.shape
         return (a * px + b * py + c).reshape(shape), (d * px + e * py + f).reshape(shape)
 
-    face = torch.as_tensor(image, device=device).permute(2, 0, 1).float()
+    sigma = sigma / step
     face_x, face_y = mapped(affine_maps(src, dst, triangles))
     face_x = xs + gaussian_blur(face_x - xs, sigma)  # see swapper.smooth_maps
     face_y = ys + gaussian_blur(face_y - ys, sigma)
-    warped = _sample(face, face_x, face_y, "bicubic", "reflection").round().clamp(0, 255)
-    texture = torch.as_tensor(texture_delta, dtype=torch.float32, device=device).permute(2, 0, 1)
     tex_x, tex_y = mapped(affine_maps(texture_points, dst, triangles))
     inside = labelled.reshape(xs.shape).float()
     spread = gaussian_blur(inside, sigma).clamp_min(1e-6)  # see swapper.smooth_maps
     tex_x = gaussian_blur(tex_x * inside, sigma) / spread
     tex_y = gaussian_blur(tex_y * inside, sigma) / spread
-    delta = _sample(texture, tex_x, tex_y, "bilinear", "zeros") * inside
+    maps = torch.stack([face_x, face_y, tex_x, tex_y, inside])
+    if step > 1:
+        maps = F.interpolate(maps[None], scale_factor=step, mode="bilinear", align_corners=False)[0]
+    face_x, face_y, tex_x, tex_y, inside = maps[:, step : step + height, step : step + width]
+    face = torch.as_tensor(image, device=device).permute(2, 0, 1).float()
+    warped = _sample(face, face_x, face_y, "bicubic", "reflection").round().clamp(0, 255)
+    texture = torch.as_tensor(texture_delta, dtype=torch.float32, device=device).permute(2, 0, 1)
+    delta = _sample(texture, tex_x, tex_y, "bilinear", "zeros") * (inside >= 0.5)
     out = (warped + delta).clamp(0, 255).to(torch.uint8)  # truncated, as the CPU render
     return out.permute(1, 2, 0).cpu().numpy()

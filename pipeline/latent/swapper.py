@@ -40,7 +40,15 @@ from ..weights import read_card
 from .identity import IdentityMode, KSameGallery, choose_identity, dp_release
 from .model import LatentFaceModel, anchor_ring, control_points
 from .paint_guard import PaintGuard
-from .warp import affine_maps, dst_inverses, remap_grids, triangle_labels
+from .warp import (
+    MAP_STEP,
+    affine_maps,
+    dst_inverses,
+    grid_points,
+    map_grid,
+    remap_grids,
+    triangle_labels,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -384,8 +392,9 @@ def smooth_maps(
     face: tuple[np.ndarray, np.ndarray],
     texture: tuple[np.ndarray, np.ndarray],
     inside: np.ndarray,
-    origin: tuple[int, int],
+    origin: tuple[float, float],
     sigma: float,
+    step: int = 1,
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """The face and texture remap maps (x, y each), Gaussian-blurred, in one pass of four
     channels. A piecewise-affine warp is continuous, but its stretch jumps from one triangle to
@@ -394,10 +403,10 @@ def smooth_maps(
     the texture frame into a thin triangle, a line across the face. Blurred, the maps keep their
     course and lose the kinks. The face map is blurred as a displacement from the identity,
     which is zero outside the triangulation (the anchor ring stays put); the texture map only
-    over `inside` (1 within the triangulation: normalised convolution, nothing leaks in)."""
-    height, width = inside.shape
-    xs = np.arange(width, dtype=np.float32)[None, :] + np.float32(origin[0])
-    ys = np.arange(height, dtype=np.float32)[:, None] + np.float32(origin[1])
+    over `inside` (1 within the triangulation: normalised convolution, nothing leaks in).
+    The maps' points lie `step` pixels apart from `origin` (`warp.grid_points`); `sigma` is
+    in grid points."""
+    xs, ys = grid_points(inside.shape, origin, step)
     stack = np.dstack([face[0] - xs, face[1] - ys, texture[0] * inside, texture[1] * inside])
     taps = gaussian_taps(sigma)
     blur = {"ksize": (taps, taps), "sigmaX": sigma, "borderType": cv2.BORDER_CONSTANT}
@@ -437,8 +446,32 @@ def render(
             device, image, src, dst, triangles, texture_points, texture_delta, box, SMOOTHING * size
         )
         return out, mask
-    labels = triangle_labels(dst - (left, top), triangles, (bottom - top, right - left))
-    outside = labels < 0
+    (face_x, face_y), (tex_x, tex_y) = warp_maps(
+        src, dst, triangles, texture_points, (left, top, right, bottom), SMOOTHING * size
+    )
+    warped = cv2.remap(image, face_x, face_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+    delta = cv2.remap(texture_delta, tex_x, tex_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    out[top:bottom, left:right] = np.clip(warped + delta, 0, 255).astype(np.uint8)
+    return out, mask
+
+
+def warp_maps(
+    src: np.ndarray,
+    dst: np.ndarray,
+    triangles: np.ndarray,
+    texture_points: np.ndarray,
+    box: tuple[int, int, int, int],
+    sigma: float,
+    step: int = MAP_STEP,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The smoothed remap maps (x, y) of the `box` (left, top, right, bottom) onto the face
+    (`src`) and onto the texture frame; texture maps are −1 (nothing) outside the
+    triangulation. Worked out on a grid `step` pixels apart and interpolated (linearly) to
+    every pixel."""
+    height, width = box[3] - box[1], box[2] - box[0]
+    grid, origin = map_grid(box, step)
+    labels = triangle_labels((dst - origin) / step, triangles, grid)
+    inside = (labels >= 0).astype(np.float32)
     inverses = dst_inverses(dst, triangles)
     face_map, texture_map = remap_grids(
         labels,
@@ -446,17 +479,15 @@ def render(
             affine_maps(src, dst, triangles, inverses),
             affine_maps(texture_points, dst, triangles, inverses),
         ],
-        (left, top),
+        origin,
+        step,
     )
-    (face_x, face_y), (tex_x, tex_y) = smooth_maps(
-        face_map,
-        texture_map,
-        (~outside).astype(np.float32),
-        (left, top),
-        SMOOTHING * size,
-    )
-    warped = cv2.remap(image, face_x, face_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
+    face, texture = smooth_maps(face_map, texture_map, inside, origin, sigma / step, step)
+    maps = np.dstack([*face, *texture, inside])
+    if step > 1:
+        maps = cv2.resize(maps, (grid[1] * step, grid[0] * step), interpolation=cv2.INTER_LINEAR)
+    maps = np.moveaxis(maps[step : step + height, step : step + width], 2, 0)
+    face_x, face_y, tex_x, tex_y, inside = (np.ascontiguousarray(m) for m in maps)
+    outside = inside < 0.5
     tex_x[outside] = tex_y[outside] = -1.0  # no texture change outside the triangulation
-    delta = cv2.remap(texture_delta, tex_x, tex_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    out[top:bottom, left:right] = np.clip(warped + delta, 0, 255).astype(np.uint8)
-    return out, mask
+    return (face_x, face_y), (tex_x, tex_y)

@@ -14,6 +14,10 @@ import cv2
 import numpy as np
 
 _SHIFT = 4  # sub-pixel bits when rasterising triangles
+# The swap's warp maps are worked out on every MAP_STEP-th pixel and resized to every pixel
+# (`map_grid`): smoothed, they vary so slowly that this moves them by a tenth of a pixel at
+# most inside the face, at a quarter of the work (labels, affine maps, blur).
+MAP_STEP = 2
 
 
 def delaunay(points: np.ndarray) -> np.ndarray:
@@ -90,18 +94,45 @@ def remap_grid(
 
 
 def remap_grids(
-    labels: np.ndarray, warps: list[np.ndarray], origin: tuple[int, int] = (0, 0)
+    labels: np.ndarray,
+    warps: list[np.ndarray],
+    origin: tuple[float, float] = (0, 0),
+    step: int = 1,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """`remap_grid` for several warps over the same labels, with one lookup of the labels."""
+    """`remap_grid` for several warps over the same labels, with one lookup of the labels.
+    `step`: the labels' pixels lie this many dst pixels apart (`grid_points`)."""
     height, width = labels.shape
-    xs = np.arange(width, dtype=np.float32)[None, :] + np.float32(origin[0])
-    ys = np.arange(height, dtype=np.float32)[:, None] + np.float32(origin[1])
-    table = np.concatenate([coefficient_table(m) for m in warps], axis=1)
-    coefficients = np.moveaxis(table[np.where(labels >= 0, labels, len(warps[0]))], 2, 0)
+    xs, ys = grid_points((height, width), origin, step)
+    table = np.concatenate([coefficient_table(m) for m in warps], axis=1).T
+    flat = np.where(labels >= 0, labels, len(warps[0])).reshape(-1)
+    coefficients = np.take(table, flat, axis=1).reshape(len(warps), 6, height, width)
     maps = []
-    for a, b, c, d, e, f in coefficients.reshape(len(warps), 6, height, width):
+    for a, b, c, d, e, f in coefficients:
         maps.append((a * xs + b * ys + c, d * xs + e * ys + f))
     return maps
+
+
+def map_grid(
+    box: tuple[int, int, int, int], step: int
+) -> tuple[tuple[int, int], tuple[float, float]]:
+    """The grid (h, w) and its origin (`grid_points`) on which a box's (left, top, right,
+    bottom) warp maps are worked out `step` pixels apart before a linear resize by `step`
+    (OpenCV's, or torch's without aligned corners) brings them to every pixel. The grid reaches
+    one point beyond the box each way, so no pixel's value is extrapolated: after the resize,
+    grid point j lands on pixel step·j + (step − 1) / 2, so the box starts at `step`."""
+    left, top, right, bottom = box
+    grid = (-(-(bottom - top) // step) + 2, -(-(right - left) // step) + 2)
+    return grid, (left - (step + 1) / 2, top - (step + 1) / 2)
+
+
+def grid_points(
+    shape: tuple[int, int], origin: tuple[float, float] = (0, 0), step: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """The dst coordinates of a grid of `shape` (h, w) whose top-left point is `origin` and
+    whose points lie `step` pixels apart: x as a (1, w) row, y as an (h, 1) column."""
+    xs = np.arange(shape[1], dtype=np.float32)[None, :] * step + np.float32(origin[0])
+    ys = np.arange(shape[0], dtype=np.float32)[:, None] * step + np.float32(origin[1])
+    return xs, ys
 
 
 @dataclass(frozen=True, eq=False)

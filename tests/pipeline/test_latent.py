@@ -9,27 +9,26 @@ import pytest
 import torch
 
 from pipeline.align import align_face
+from pipeline.blend import hull_mask
 from pipeline.classify import GenderClassifier
 from pipeline.detect import FaceDetector
-from pipeline.latent.model import LatentFaceModel, anchor_ring, control_points, few_rows_product
-from pipeline.latent.swapper import LatentSwapper, default_identity, render, smooth_maps
+from pipeline.latent.model import LatentFaceModel, anchor_ring, control_points
+from pipeline.latent.swapper import (
+    SMOOTHING,
+    LatentSwapper,
+    default_identity,
+    render,
+    smooth_maps,
+    warp_maps,
+)
 from pipeline.latent.synth import sample_face
+from pipeline.latent.warp import MAP_STEP
 from pipeline.types import Gender
 
 
 @pytest.fixture(scope="module")
 def swapper() -> LatentSwapper:
     return LatentSwapper.load()
-
-
-@pytest.mark.parametrize("rows", [0, 1, 3, 8, 9])
-def test_few_rows_product_is_the_matrix_product(rows):
-    rng = np.random.default_rng(rows)
-    a = rng.standard_normal((rows, 40)).astype(np.float32)
-    b = rng.standard_normal((40, 300)).astype(np.float32)
-    out = few_rows_product(a, b)
-    assert out.shape == (rows, 300)
-    assert np.allclose(out, a @ b, atol=1e-4)
 
 
 @pytest.fixture(scope="module")
@@ -228,9 +227,10 @@ def test_the_torch_render_matches_the_opencv_one(swapper, crops, synthetic_faces
         assert np.array_equal(a.mask, b.mask) and np.allclose(a.landmarks, b.landmarks)
         difference = np.abs(a.image.astype(int) - b.image)
         # rounding everywhere; more only where rasteriser and barycentric test disagree on
-        # which triangle an edge pixel belongs to
+        # which triangle an edge point of the maps' grid belongs to (each point stands for a
+        # MAP_STEP × MAP_STEP block of pixels)
         off_pixels = np.count_nonzero(difference.max(axis=2) > 2)
-        assert difference.mean() < 0.05 and off_pixels <= 0.002 * difference[..., 0].size
+        assert difference.mean() < 0.08 and off_pixels <= 0.005 * difference[..., 0].size
         assert difference.max() <= 16
 
 
@@ -266,3 +266,27 @@ def test_a_dim_face_takes_a_texture_change_in_proportion(swapper, crops, synthet
     assert relative_change(dim) < 1.9 * relative_change(lit)
     texture = swapper.model.sample_texture(lit, crop.landmarks / lit.shape[0])
     assert swapper.exposure_gain(texture) == 1.0
+
+
+def test_maps_from_the_coarser_grid_keep_within_a_fraction_of_a_pixel(swapper, crops):
+    model = swapper.model
+    move = 1.75 * model.shape_gain * model.decode_shape_delta(model.direction_shape)
+    for crop in crops:
+        size = crop.image.shape[0]
+        unit = crop.landmarks / size
+        src = control_points(unit, unit, size)
+        dst = control_points(unit + move, unit, size)
+        ring = dst[68 : 68 + len(anchor_ring(unit))]  # fixed points, as `render` finds them
+        left, top = np.floor(ring.min(axis=0)).astype(int).clip(0, size)
+        right, bottom = (np.ceil(ring.max(axis=0)).astype(int) + 1).clip(0, size)
+        box = (int(left), int(top), int(right), int(bottom))
+        args = (src, dst, model.triangles, model.texture_points(), box, SMOOTHING * size)
+        fine, coarse = warp_maps(*args, step=1), warp_maps(*args, step=MAP_STEP)
+        face = hull_mask(ring, size)[top:bottom, left:right] > 0  # what the blend shows
+        for fine_map, coarse_map in zip(fine, coarse, strict=True):
+            for a, b in zip(fine_map, coarse_map, strict=True):
+                assert a.shape == b.shape == face.shape
+                error = np.abs(a - b)[face]
+                # pixels of the crop (face maps) or of the texture frame (texture maps)
+                assert error.max() < 1.0 and np.percentile(error, 99) < 0.25
+                assert error.mean() < 0.02

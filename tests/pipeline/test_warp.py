@@ -44,3 +44,14 @@ def test_remap_grids_gives_each_warp_what_remap_grid_gives_it_alone():
     xs, ys = np.meshgrid(np.arange(32) + 5, np.arange(32) + 7)
     assert np.array_equal(together[0][0][outside], xs[outside])
     assert np.array_equal(together[0][1][outside], ys[outside])
+
+
+def test_remap_grids_on_a_coarser_grid_gives_the_full_maps_at_its_points():
+    dst = np.array([[2.0, 2.0], [30.0, 4.0], [6.0, 28.0], [28.0, 30.0]])
+    triangles = np.array([[0, 1, 2], [1, 3, 2]])
+    labels = triangle_labels(dst, triangles, (32, 32))
+    warps = [affine_maps(dst * 1.1, dst, triangles), affine_maps(dst + 3, dst, triangles)]
+    full = remap_grids(labels, warps, (5, 7))
+    coarse = remap_grids(labels[1::2, ::2], warps, (5, 8), step=2)
+    for (full_x, full_y), (map_x, map_y) in zip(full, coarse, strict=True):
+        assert np.allclose(map_x, full_x[1::2, ::2]) and np.allclose(map_y, full_y[1::2, ::2])
