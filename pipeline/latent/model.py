@@ -191,7 +191,7 @@ class LatentFaceModel:
         for name in ("texture_basis", "context_basis", "gallery_codes"):
             if name in values:
                 # in rows, as the products expect: files hold the basis in column order, in
-                # which a frame's few faces took OpenBLAS 2-4 times longer
+                # which one product for a frame's few faces was slower than one a face
                 values[name] = np.ascontiguousarray(values[name], dtype=np.float32)
         for name, kind in get_type_hints(cls).items():
             if name in values and kind in (int, float, str, bool):
