@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .warp import MAP_STEP, affine_maps, coefficient_table, map_grid
+from .warp import MAP_STEP, affine_maps, coefficient_table, grid_points, map_grid
 
 _EDGE = 1e-5  # barycentric tolerance: pixels on an edge belong to the triangle
 
@@ -75,12 +75,8 @@ def render_on(
     maps are worked out on the same grid as `swapper.warp_maps` and resized alike."""
     height, width = box[3] - box[1], box[2] - box[0]
     grid, origin = map_grid(box, step)
-    ys, xs = torch.meshgrid(
-        *(
-            torch.arange(n, device=device, dtype=torch.float32) * step + o
-            for n, o in zip(grid, origin[::-1], strict=True)
-        ),
-        indexing="ij",
+    xs, ys = (
+        torch.as_tensor(v, device=device).expand(grid) for v in grid_points(grid, origin, step)
     )
     points = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)
     corners = torch.as_tensor(dst[triangles], dtype=torch.float32, device=device)

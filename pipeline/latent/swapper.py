@@ -431,9 +431,8 @@ def render(
     image) warped onto `dst`. Only the anchor ring's box is touched; returns image and mask.
     On `device` with torch (`render_torch`), else with OpenCV."""
     size = image.shape[0]
-    ring = dst[68 : 68 + len(anchor_ring(dst[:68]))]
-    left, top = np.clip(np.floor(ring.min(axis=0)).astype(int), 0, size)
-    right, bottom = np.clip(np.ceil(ring.max(axis=0)).astype(int) + 1, 0, size)
+    ring, box = ring_box(dst, size)
+    left, top, right, bottom = box
     out = image.copy()
     if right - left < 2 or bottom - top < 2:
         return out, np.zeros((size, size), np.float32)
@@ -441,18 +440,26 @@ def render(
     if device is not None:
         from .render_torch import render_on
 
-        box = (int(left), int(top), int(right), int(bottom))
         out[top:bottom, left:right] = render_on(
             device, image, src, dst, triangles, texture_points, texture_delta, box, SMOOTHING * size
         )
         return out, mask
     (face_x, face_y), (tex_x, tex_y) = warp_maps(
-        src, dst, triangles, texture_points, (left, top, right, bottom), SMOOTHING * size
+        src, dst, triangles, texture_points, box, SMOOTHING * size
     )
     warped = cv2.remap(image, face_x, face_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT_101)
     delta = cv2.remap(texture_delta, tex_x, tex_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
     out[top:bottom, left:right] = np.clip(warped + delta, 0, 255).astype(np.uint8)
     return out, mask
+
+
+def ring_box(dst: np.ndarray, size: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The anchor ring among `dst` control points, and the box (left, top, right, bottom) a
+    render touches: the ring's pixels, within the size×size crop."""
+    ring = dst[68 : 68 + len(anchor_ring(dst[:68]))]
+    left, top = np.clip(np.floor(ring.min(axis=0)).astype(int), 0, size)
+    right, bottom = np.clip(np.ceil(ring.max(axis=0)).astype(int) + 1, 0, size)
+    return ring, (int(left), int(top), int(right), int(bottom))
 
 
 def warp_maps(

@@ -18,6 +18,7 @@ from pipeline.latent.swapper import (
     LatentSwapper,
     default_identity,
     render,
+    ring_box,
     smooth_maps,
     warp_maps,
 )
@@ -276,10 +277,8 @@ def test_maps_from_the_coarser_grid_keep_within_a_fraction_of_a_pixel(swapper, c
         unit = crop.landmarks / size
         src = control_points(unit, unit, size)
         dst = control_points(unit + move, unit, size)
-        ring = dst[68 : 68 + len(anchor_ring(unit))]  # fixed points, as `render` finds them
-        left, top = np.floor(ring.min(axis=0)).astype(int).clip(0, size)
-        right, bottom = (np.ceil(ring.max(axis=0)).astype(int) + 1).clip(0, size)
-        box = (int(left), int(top), int(right), int(bottom))
+        ring, box = ring_box(dst, size)
+        left, top, right, bottom = box
         args = (src, dst, model.triangles, model.texture_points(), box, SMOOTHING * size)
         fine, coarse = warp_maps(*args, step=1), warp_maps(*args, step=MAP_STEP)
         face = hull_mask(ring, size)[top:bottom, left:right] > 0  # what the blend shows
