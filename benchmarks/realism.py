@@ -15,7 +15,12 @@ default detector finds in an original counts, swapped or not. For each variant i
 - realism in dlib's 128-D descriptor space, per direction (e.g. men → women): the Fréchet
   distance between swapped faces and real held-out faces of the target gender (same count),
   over that of the unswapped faces (the same originals) to those real faces; and the spread
-  ratio, the swapped faces' mean pairwise distance over the real faces';
+  ratio, the swapped faces' mean pairwise distance over the real faces'; beside the Fréchet
+  ratio, its floor: the same ratio with as many other real held-out faces of the target gender
+  (photos not among the sources) in place of the swapped ones, what a swap that made new real
+  people would score. Gaussians fitted to a few hundred points in 128 dimensions differ even
+  between two samples of the same people, so the floor is well above 0 and falls as the
+  sample grows (0.33 at 100 faces a gender);
 - paint: the mean grey-level change the output brings around the eyes of men turned women
   (make-up) and on jaw, chin and upper lip of women turned men (stubble), at the original's
   landmarks, over the faces the CLI swapped (negative: darker), mean and 10th percentile
@@ -55,7 +60,7 @@ from pipeline.landmarks import BROWS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE, Landmarke
 from pipeline.latent.paint_guard import paint_change
 from pipeline.second_opinion import with_second_opinion
 from pipeline.similarity import SAME_PERSON_DISTANCE, IdentityEncoder
-from pipeline.training.dataset import celeba_split
+from pipeline.training.dataset import celeba_split, held_out_photos, read_male_attribute
 from pipeline.types import Box, Gender
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -90,9 +95,7 @@ class Variant:
 
 def held_out(data: Path, per_gender: int, seed: int) -> dict[str, Gender]:
     """The labelled CelebA 'test' half (by the project's fixed split), `per_gender` of each."""
-    with (data / "celeba" / "labels.csv").open(newline="") as handle:
-        rows = [(r["file"], Gender(r["gender"])) for r in csv.DictReader(handle)]
-    rows = sorted(r for r in rows if celeba_split(r[0]) == "test")
+    rows = sorted(r for r in labels_csv(data).items() if celeba_split(r[0]) == "test")
     rng = np.random.default_rng(seed)
     chosen: dict[str, Gender] = {}
     for gender in Gender:
@@ -100,6 +103,29 @@ def held_out(data: Path, per_gender: int, seed: int) -> dict[str, Gender]:
         for i in sorted(rng.permutation(len(names))[:per_gender]):
             chosen[names[i]] = gender
     return chosen
+
+
+def labels_csv(data: Path) -> dict[str, Gender]:
+    """file → gender from celeba/labels.csv."""
+    with (data / "celeba" / "labels.csv").open(newline="") as handle:
+        return {r["file"]: Gender(r["gender"]) for r in csv.DictReader(handle)}
+
+
+def reference_photos(
+    data: Path, chosen: dict[str, Gender], per_gender: int, seed: int
+) -> dict[str, Gender]:
+    """Other held-out CelebA photos (the classifier's hold-out, not among `chosen`),
+    `per_gender` of each: real faces never swapped, for the Fréchet ratio's floor."""
+    listed = labels_csv(data)
+    labels = {**listed, **read_male_attribute(data / "celeba" / "attributes.csv")}
+    pool = sorted(held_out_photos(labels, set(listed)) - set(chosen))
+    rng = np.random.default_rng(seed + 1)
+    picked: dict[str, Gender] = {}
+    for gender in Gender:
+        names = [n for n in pool if labels[n] is gender]
+        for i in sorted(rng.permutation(len(names))[:per_gender]):
+            picked[names[i]] = gender
+    return picked
 
 
 class Judge:
@@ -175,7 +201,11 @@ def same_count(a: np.ndarray, b: np.ndarray, rng: np.random.Generator):
 
 
 def figures(
-    variant: Variant, originals: dict[str, Judged], labels: dict[str, Gender], seed: int
+    variant: Variant,
+    originals: dict[str, Judged],
+    labels: dict[str, Gender],
+    seed: int,
+    references: dict[Gender, np.ndarray],
 ) -> dict:
     names = list(originals)
     out: dict = {"variant": variant.name, "options": " ".join(variant.options), "faces": len(names)}
@@ -204,9 +234,10 @@ def figures(
         key = f"{gender.value}_to_{gender.opposite.value}"
         source = [n for n in names if labels[n] is gender]
         real = np.stack([originals[n].descriptor for n in names if labels[n] is gender.opposite])
-        out.update(realism(variant, originals, source, real, key, seed))
+        reference = references[gender.opposite]
+        out.update(realism(variant, originals, source, real, reference, key, seed))
         kept = [n for n in source if n in swapped]  # without the faces the CLI covered
-        part = realism(variant, originals, kept, real, key, seed)
+        part = realism(variant, originals, kept, real, reference, key, seed)
         out.update({f"{k}_of_swapped": v for k, v in part.items() if not k.startswith("frechet_")})
         out[f"frechet_ratio_{key}_of_swapped"] = part[f"frechet_ratio_{key}"]
     for gender in Gender:
@@ -237,19 +268,28 @@ def realism(
     originals: dict[str, Judged],
     source: list[str],
     real: np.ndarray,
+    reference: np.ndarray,
     key: str,
     seed: int,
 ) -> dict:
     """Fréchet ratio and spread ratio of the swapped `source` faces against `real` faces of
-    the target gender (same count), the unswapped originals of `source` as the baseline."""
+    the target gender (same count), the unswapped originals of `source` as the baseline; and
+    the ratio's floor, as many `reference` faces (other real faces of the target gender) in
+    place of the swapped ones (None when there are too few of them)."""
     swapped = np.stack([variant.faces[n].descriptor for n in source])
     before = np.stack([originals[n].descriptor for n in source])
     s, r = same_count(swapped, real, np.random.default_rng(seed))
     b, r2 = same_count(before, real, np.random.default_rng(seed))
+    unswapped = frechet(b, r2)
+    floor = None
+    if len(reference) >= len(b):
+        pick = np.random.default_rng(seed).permutation(len(reference))[: len(b)]
+        floor = round(frechet(reference[pick], r2) / unswapped, 3)
     return {
-        f"frechet_ratio_{key}": round(frechet(s, r) / frechet(b, r2), 3),
+        f"frechet_ratio_{key}": round(frechet(s, r) / unswapped, 3),
+        f"frechet_floor_{key}": floor,
         f"frechet_{key}": round(frechet(s, r), 4),
-        f"frechet_unswapped_{key}": round(frechet(b, r2), 4),
+        f"frechet_unswapped_{key}": round(unswapped, 4),
         f"spread_ratio_{key}": round(spread(s) / spread(r), 3),
         f"compared_faces_{key}": len(s),
     }
@@ -349,6 +389,18 @@ def main() -> None:
         f"detector finds ({judge_detector()}); every one of those counts",
         flush=True,
     )
+    others = reference_photos(args.data, labels, args.per_gender, args.seed)
+    _, judged = judge_originals(
+        judge, args.data / "celeba" / "images", list(others), args.out / "references.pkl"
+    )
+    references = {
+        g: np.stack([j.descriptor for n, j in judged.items() if others[n] is g]) for g in Gender
+    }
+    print(
+        "Fréchet floor: "
+        + ", ".join(f"{len(references[g])} other real {g.value} faces" for g in Gender),
+        flush=True,
+    )
     variants = []
     for spec in args.variant or DEFAULT_VARIANTS:
         name, _, options = spec.partition("=")
@@ -366,11 +418,11 @@ def main() -> None:
         sheet = [n for g in Gender for n in [m for m in originals if labels[m] is g][:half]]
         contact_sheet(args.out / f"sheet-{folder.name}.png", inputs, folder, sheet, boxes)
         variants.append(variant)
-        row = figures(variant, originals, labels, args.seed)
+        row = figures(variant, originals, labels, args.seed, references)
         print(json.dumps(row), flush=True)
-    baseline = figures(variants[0], originals, labels, args.seed)
+    baseline = figures(variants[0], originals, labels, args.seed, references)
     for variant in variants[1:]:
-        row = figures(variant, originals, labels, args.seed)
+        row = figures(variant, originals, labels, args.seed, references)
         ratios = {
             k: round(row[k] / baseline[k], 3)
             for k in row
