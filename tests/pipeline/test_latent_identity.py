@@ -43,16 +43,25 @@ def test_k_same_averages_the_k_nearest_faces_of_the_target_class():
         KSameGallery(gallery, labels).means(queries, targets, 21)
 
 
-def test_dp_release_clips_and_adds_laplace_noise_of_the_stated_scale():
+def test_dp_release_clips_adds_laplace_noise_of_the_stated_scale_and_rescales():
     assert dp_scale(3.0, 100, 600.0) == pytest.approx(1.0)  # Δ = 2·C·d = 600, scale Δ/ε
     codes = np.full((2, 20000), 10.0, np.float32)  # far outside the clip
     rngs = [np.random.default_rng(1), np.random.default_rng(2)]
     released = dp_release(codes, 3.0, 2 * 3.0 * 20000 / 0.5, rngs)  # scale 0.5
-    noise = released - 3.0  # clipped to C = 3 first
+    unscaled = released * np.sqrt(1 + 2 * 0.5**2)  # divided by √(1 + 2b²)
+    noise = unscaled - 3.0  # clipped to C = 3 first
     assert np.abs(noise.mean()) < 0.02
     assert np.abs(noise).mean() == pytest.approx(0.5, rel=0.05)  # E|Laplace(b)| = b
     again = dp_release(codes, 3.0, 2 * 3.0 * 20000 / 0.5, [np.random.default_rng(1)] * 2)
     assert np.array_equal(again[0], released[0]) and not np.array_equal(again[1], released[1])
+
+
+def test_dp_release_varies_as_much_as_whitened_codes_whatever_the_budget():
+    codes = np.random.default_rng(0).standard_normal((400, 200)).astype(np.float32)
+    for epsilon in (100.0, 657.0, 4000.0):
+        rngs = [np.random.default_rng(i) for i in range(len(codes))]
+        released = dp_release(codes, 3.0, epsilon, rngs)
+        assert released.var() == pytest.approx(1.0, abs=0.05)
 
 
 def test_choose_identity_follows_the_options_given():
