@@ -16,7 +16,7 @@ Modes:
   clipping each coefficient differs by at most 2C, so their codes by at most 2·C·d in L1. The
   release is then divided by √(1 + 2b²), the sd of a whitened coefficient plus Laplace noise,
   so that it varies as much as real faces do, not 1 + 2b² times as much (at ε = 657 the noise
-  alone had nine times the faces' variance: blotched, caricatured faces). Scaling a release is
+  alone had eight times the faces' variance: blotched, caricatured faces). Scaling a release is
   post-processing: the guarantee is the same.
 """
 
