@@ -37,7 +37,6 @@ data and must never be committed.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import pickle
 import shlex
@@ -60,7 +59,7 @@ from pipeline.landmarks import BROWS, LEFT_EYE, OUTER_LIPS, RIGHT_EYE, Landmarke
 from pipeline.latent.paint_guard import paint_change
 from pipeline.second_opinion import with_second_opinion
 from pipeline.similarity import SAME_PERSON_DISTANCE, IdentityEncoder
-from pipeline.training.dataset import celeba_split, held_out_photos, read_male_attribute
+from pipeline.training.dataset import celeba_labels, celeba_split, held_out_photos, read_labels
 from pipeline.types import Box, Gender
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -95,7 +94,8 @@ class Variant:
 
 def held_out(data: Path, per_gender: int, seed: int) -> dict[str, Gender]:
     """The labelled CelebA 'test' half (by the project's fixed split), `per_gender` of each."""
-    rows = sorted(r for r in labels_csv(data).items() if celeba_split(r[0]) == "test")
+    listed = read_labels(data / "celeba" / "labels.csv")
+    rows = sorted(r for r in listed.items() if celeba_split(r[0]) == "test")
     rng = np.random.default_rng(seed)
     chosen: dict[str, Gender] = {}
     for gender in Gender:
@@ -105,20 +105,13 @@ def held_out(data: Path, per_gender: int, seed: int) -> dict[str, Gender]:
     return chosen
 
 
-def labels_csv(data: Path) -> dict[str, Gender]:
-    """file → gender from celeba/labels.csv."""
-    with (data / "celeba" / "labels.csv").open(newline="") as handle:
-        return {r["file"]: Gender(r["gender"]) for r in csv.DictReader(handle)}
-
-
 def reference_photos(
     data: Path, chosen: dict[str, Gender], per_gender: int, seed: int
 ) -> dict[str, Gender]:
     """Other held-out CelebA photos (the classifier's hold-out, not among `chosen`),
     `per_gender` of each: real faces never swapped, for the Fréchet ratio's floor."""
-    listed = labels_csv(data)
-    labels = {**listed, **read_male_attribute(data / "celeba" / "attributes.csv")}
-    pool = sorted(held_out_photos(labels, set(listed)) - set(chosen))
+    labels, listed = celeba_labels(data)
+    pool = sorted(held_out_photos(labels, listed) - set(chosen))
     rng = np.random.default_rng(seed + 1)
     picked: dict[str, Gender] = {}
     for gender in Gender:
@@ -285,10 +278,11 @@ def realism(
     if len(reference) >= len(b):
         pick = np.random.default_rng(seed).permutation(len(reference))[: len(b)]
         floor = round(frechet(reference[pick], r2) / unswapped, 3)
+    distance = frechet(s, r)
     return {
-        f"frechet_ratio_{key}": round(frechet(s, r) / unswapped, 3),
+        f"frechet_ratio_{key}": round(distance / unswapped, 3),
         f"frechet_floor_{key}": floor,
-        f"frechet_{key}": round(frechet(s, r), 4),
+        f"frechet_{key}": round(distance, 4),
         f"frechet_unswapped_{key}": round(unswapped, 4),
         f"spread_ratio_{key}": round(spread(s) / spread(r), 3),
         f"compared_faces_{key}": len(s),

@@ -52,7 +52,7 @@ def celeba_split(name: str) -> str:
 def never_fitted(root: Path) -> set[str]:
     """The held-out photos the latent model was never fitted on either (its fit predates the
     larger hold-out): the labels.csv photos of `celeba_split` "test"."""
-    return _crc_test_half(_read_labels(Path(root) / "celeba" / "labels.csv"))
+    return _crc_test_half(read_labels(Path(root) / "celeba" / "labels.csv"))
 
 
 def _crc_test_half(listed: Collection[str]) -> set[str]:
@@ -92,9 +92,8 @@ def list_sources(root: Path) -> list[FaceSource]:
             for path in sorted(folder.glob("*.jpg")) if folder.is_dir() else []:
                 sources.append(FaceSource(path, TIGHT, gender, split))
     images = root / "celeba" / "images"
-    listed = _read_labels(root / "celeba" / "labels.csv")
-    labels = {**listed, **read_male_attribute(root / "celeba" / "attributes.csv")}
-    held_out = held_out_photos(labels, set(listed))
+    labels, listed = celeba_labels(root)
+    held_out = held_out_photos(labels, listed)
     for path in sorted(images.glob("*.jpg")) if images.is_dir() else []:
         gender = labels.get(path.name)
         split = "unlabelled" if gender is None else "test" if path.name in held_out else "train"
@@ -106,7 +105,15 @@ def list_sources(root: Path) -> list[FaceSource]:
     return sources
 
 
-def _read_labels(path: Path) -> dict[str, Gender]:
+def celeba_labels(root: Path) -> tuple[dict[str, Gender], set[str]]:
+    """Every labelled CelebA photo's gender (labels.csv, and CelebA's `Male` attribute) and
+    the names labels.csv lists: what `held_out_photos` takes."""
+    listed = read_labels(Path(root) / "celeba" / "labels.csv")
+    return {**listed, **read_male_attribute(Path(root) / "celeba" / "attributes.csv")}, set(listed)
+
+
+def read_labels(path: Path) -> dict[str, Gender]:
+    """file → gender from a labels.csv (`file,gender`); {} without it."""
     if not path.is_file():
         return {}
     with path.open(newline="") as handle:
