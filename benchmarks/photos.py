@@ -71,7 +71,8 @@ def main() -> None:
     )
     print(f"  face found:                      {share(found)}")
     print(f"  face swapped:                    {share(swapped)}")
-    print(f"  written out with the face raw:   {share(count - found)}")
+    raw = sorted(Path(f["input"]).name for f in files if not f["faces"])
+    print(f"  written out with the face raw:   {share(count - found)} {' '.join(raw)}")
     print(f"  faces found in all: {faces}; covered: {sum(reasons.values())} {dict(reasons)}")
     print(f"  {seconds / count * 1000:.0f} ms a photo, the whole command")
 
