@@ -230,7 +230,7 @@ def figures(
         reference = references[gender.opposite]
         out.update(realism(variant, originals, source, real, reference, key, seed))
         kept = [n for n in source if n in swapped]  # without the faces the CLI covered
-        part = realism(variant, originals, kept, real, reference, key, seed)
+        part = realism(variant, originals, kept, real, None, key, seed)  # no floor needed
         out.update({f"{k}_of_swapped": v for k, v in part.items() if not k.startswith("frechet_")})
         out[f"frechet_ratio_{key}_of_swapped"] = part[f"frechet_ratio_{key}"]
     for gender in Gender:
@@ -261,21 +261,21 @@ def realism(
     originals: dict[str, Judged],
     source: list[str],
     real: np.ndarray,
-    reference: np.ndarray,
+    reference: np.ndarray | None,
     key: str,
     seed: int,
 ) -> dict:
     """Fréchet ratio and spread ratio of the swapped `source` faces against `real` faces of
     the target gender (same count), the unswapped originals of `source` as the baseline; and
     the ratio's floor, as many `reference` faces (other real faces of the target gender) in
-    place of the swapped ones (None when there are too few of them)."""
+    place of the swapped ones (None without them, or when there are too few)."""
     swapped = np.stack([variant.faces[n].descriptor for n in source])
     before = np.stack([originals[n].descriptor for n in source])
     s, r = same_count(swapped, real, np.random.default_rng(seed))
     b, r2 = same_count(before, real, np.random.default_rng(seed))
     unswapped = frechet(b, r2)
     floor = None
-    if len(reference) >= len(b):
+    if reference is not None and len(reference) >= len(b):
         pick = np.random.default_rng(seed).permutation(len(reference))[: len(b)]
         floor = round(frechet(reference[pick], r2) / unswapped, 3)
     distance = frechet(s, r)
@@ -395,7 +395,8 @@ def main() -> None:
         + ", ".join(f"{len(references[g])} other real {g.value} faces" for g in Gender),
         flush=True,
     )
-    variants = []
+    variants: list[Variant] = []
+    rows: list[dict] = []  # each variant's figures, worked out once
     for spec in args.variant or DEFAULT_VARIANTS:
         name, _, options = spec.partition("=")
         variant = Variant(name, shlex.split(options))
@@ -412,11 +413,10 @@ def main() -> None:
         sheet = [n for g in Gender for n in [m for m in originals if labels[m] is g][:half]]
         contact_sheet(args.out / f"sheet-{folder.name}.png", inputs, folder, sheet, boxes)
         variants.append(variant)
-        row = figures(variant, originals, labels, args.seed, references)
-        print(json.dumps(row), flush=True)
-    baseline = figures(variants[0], originals, labels, args.seed, references)
-    for variant in variants[1:]:
-        row = figures(variant, originals, labels, args.seed, references)
+        rows.append(figures(variant, originals, labels, args.seed, references))
+        print(json.dumps(rows[-1]), flush=True)
+    baseline = rows[0]
+    for variant, row in zip(variants[1:], rows[1:], strict=True):
         ratios = {
             k: round(row[k] / baseline[k], 3)
             for k in row
