@@ -7,9 +7,10 @@ The photos are the held-out CelebA photos (`dataset.held_out_photos`: 20 % of ea
 by a seed; the classifier never trained on them; the latent model, fitted earlier, never saw
 the labels.csv photos among them), copied to a temporary folder and anonymized by one
 `faceanon image DIR -o OUT --no-identity --report R` command. Printed: photos with a face found,
-photos whose face was swapped (at least one swapped face), photos written out with no face
-found (the face left raw: the failure that matters most), faces covered and why, and the time
-per photo. Skipped with a message when the shared data is absent.
+photos whose face was swapped (at least one swapped face), photos in which no face was found,
+split by what became of them (covered whole, faceanon image's default, or written out unchanged
+with `--no-face keep`: the face left raw, the failure that matters most), faces covered and
+why, and the time per photo. Skipped with a message when the shared data is absent.
 """
 
 from __future__ import annotations
@@ -71,8 +72,13 @@ def main() -> None:
     )
     print(f"  face found:                      {share(found)}")
     print(f"  face swapped:                    {share(swapped)}")
-    raw = sorted(Path(f["input"]).name for f in files if not f["faces"])
-    print(f"  written out with the face raw:   {share(count - found)} {' '.join(raw)}")
+
+    def unfound(became: str) -> list[str]:
+        return sorted(Path(f["input"]).name for f in files if f.get("without_face") == became)
+
+    covered, raw = unfound("covered"), unfound("kept")
+    print(f"  no face found, covered whole:    {share(len(covered))} {' '.join(covered)}")
+    print(f"  written out with the face raw:   {share(len(raw))} {' '.join(raw)}")
     print(f"  faces found in all: {faces}; covered: {sum(reasons.values())} {dict(reasons)}")
     print(f"  {seconds / count * 1000:.0f} ms a photo, the whole command")
 

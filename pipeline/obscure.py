@@ -69,3 +69,11 @@ def obscure(frame: np.ndarray, box: Box, rng: np.random.Generator | None = None)
     alpha = np.clip((1.0 - np.sqrt(dy[:, None] + dx[None, :])) / RIM, 0.0, 1.0)
     roi[...] = cv2.blendLinear(cover, roi, alpha, 1.0 - alpha)
     return frame
+
+
+def obscure_whole(image: np.ndarray) -> np.ndarray:
+    """A copy of `image` covered edge to edge (a photo in which no face was found, where a face
+    the detector missed could be anywhere): the face cover over the whole image, whose ellipse
+    then reaches past every corner."""
+    height, width = image.shape[:2]
+    return obscure(image.copy(), Box(0, 0, width, height))

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from .batch.driver import BatchOptions, check_folders, run_batch
-from .build import FILE_FRAME_LIMIT, RunSettings
-from .options import common_options, detect_every_option, frame_limit_option
+from .build import BATCH_NO_FACE, FILE_FRAME_LIMIT, RunSettings
+from .options import common_options, detect_every_option, frame_limit_option, no_face_option
 
 
 def default_workers(device: str) -> tuple[int, int]:
@@ -69,6 +69,7 @@ def default_workers(device: str) -> tuple[int, int]:
 )
 @detect_every_option(1)
 @frame_limit_option(FILE_FRAME_LIMIT)
+@no_face_option(BATCH_NO_FACE)
 @common_options
 def batch(
     input_dir: Path,
@@ -81,6 +82,7 @@ def batch(
     ray_address: str | None,
     detect_every: int,
     frame_limit: float,
+    no_face: str,
     settings: RunSettings,
     report: Path | None,
     quiet: bool,
@@ -113,7 +115,11 @@ def batch(
     # (a lone worker scans two frames at once; two workers on two cores one each).
     threads = max(1, (os.cpu_count() or 2) // workers) if ray_address is None and workers else None
     settings = replace(
-        settings, detect_every=detect_every, detect_threads=threads, frame_limit=frame_limit
+        settings,
+        detect_every=detect_every,
+        detect_threads=threads,
+        frame_limit=frame_limit,
+        no_face=no_face,
     )
     outcome = run_batch(options, settings)
     if report is not None:

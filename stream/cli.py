@@ -21,6 +21,7 @@ from pipeline.errors import FaceanonError, InputError
 from .batchcli import batch
 from .build import (
     FILE_FRAME_LIMIT,
+    IMAGE_NO_FACE,
     LIVE_FRAME_LIMIT,
     STREAM_MIN_FACE_FRACTION,
     VIDEO_DETECT_EVERY,
@@ -34,6 +35,7 @@ from .options import (
     common_options,
     detect_every_option,
     frame_limit_option,
+    no_face_option,
 )
 
 if TYPE_CHECKING:
@@ -55,21 +57,28 @@ def cli() -> None:
     type=click.Path(path_type=Path),
     help="Output file, or a folder for several inputs.",
 )
+@no_face_option(IMAGE_NO_FACE)
 @common_options
 def image(
-    inputs: tuple[Path, ...], output: Path, settings: RunSettings, report: Path | None, quiet: bool
+    inputs: tuple[Path, ...],
+    output: Path,
+    no_face: str,
+    settings: RunSettings,
+    report: Path | None,
+    quiet: bool,
 ) -> None:
     """Anonymize still images (JPEG, PNG, WEBP, BMP, TIFF with every page); animated images
     are refused (use `faceanon video`)."""
     from .imagejob import expand_inputs, plan_outputs, run_images, validate
     from .report import write_report
 
+    settings = replace(settings, no_face=no_face)
     files = expand_inputs(inputs)
     several = len(files) > 1 or any(p.is_dir() for p in inputs)
     pairs = plan_outputs(files, output, several)
     pages = validate(pairs)
     pipeline = build_pipeline(settings)
-    totals, records = run_images(pairs, pipeline, quiet)
+    totals, records = run_images(pairs, pipeline, quiet, no_face)
     if report:
         described = {**settings.as_report(), **identity_entry(pipeline)}
         write_report(report, "image", described, records, totals)
@@ -81,9 +90,9 @@ def image(
             f"{totals.swapped} swapped, {totals.blurred} blurred → {where}"
         )
         echo_cover_reasons(totals)
-        faceless = [r["input"] for r in records if not r["faces"]]
+        faceless = [r["input"] for r in records if r["pages_without_face"]]
         if faceless:
-            click.echo(no_face_note(faceless), err=True)
+            click.echo(no_face_note(faceless, covered=no_face == "cover"), err=True)
 
 
 def echo_cover_reasons(tally: Tally) -> None:
@@ -94,15 +103,20 @@ def echo_cover_reasons(tally: Tally) -> None:
         click.echo("faceanon: covered: " + ", ".join(f"{n} {reason}" for reason, n in reasons))
 
 
-def no_face_note(names: list[str], shown: int = 5) -> str:
-    """The line naming the images in which no face was found (written out unchanged): a
-    photo of a person whose face the detector missed shows that face raw, so the user should
-    look at them (a landscape needs no second look)."""
+def no_face_note(names: list[str], covered: bool, shown: int = 5) -> str:
+    """The line naming the images in which no face was found (in a page of them, for
+    multi-page files): covered whole, or written out unchanged, where a photo of a person
+    whose face the detector missed shows that face raw, so the user should look at them."""
     more = f" and {len(names) - shown} more" if len(names) > shown else ""
     listed = ", ".join(names[:shown]) + more
+    if covered:
+        return (
+            f"faceanon: no face found in {len(names)} image(s), covered whole: {listed} "
+            "(--no-face keep writes such images out unchanged)"
+        )
     return (
         f"faceanon: no face found in {len(names)} image(s), written out unchanged: {listed} "
-        "(check them if they show people; the report lists every file's faces)"
+        "(check them if they show people; --no-face cover covers such images whole)"
     )
 
 

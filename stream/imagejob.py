@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from pipeline.errors import InputError
 from pipeline.facepipeline import FacePipeline
+from pipeline.obscure import obscure_whole
 
 from .atomic import check_writable_folder, make_folder, same_file
 from .images import SUFFIX_FORMATS, check_pages_fit, output_format, read_pages, write_pages
@@ -80,9 +81,14 @@ def validate(pairs: list[tuple[Path, Path]]) -> int:
 
 
 def run_images(
-    pairs: list[tuple[Path, Path]], pipeline: FacePipeline, quiet: bool = False
+    pairs: list[tuple[Path, Path]],
+    pipeline: FacePipeline,
+    quiet: bool = False,
+    no_face: str = "keep",
 ) -> tuple[Tally, list[dict[str, Any]]]:
-    """Anonymize each input into its output; return the totals and per-file records."""
+    """Anonymize each input into its output; return the totals and per-file records.
+    `no_face`: "cover" covers a page in which no face was found whole, "keep" writes it out
+    unchanged (see `build.NO_FACE_CHOICES`)."""
     totals = Tally()
     records = []
     mode = getattr(getattr(pipeline, "swapper", None), "identity", None)
@@ -91,7 +97,12 @@ def run_images(
         pages = read_pages(source)
         check_pages_fit(target, len(pages), source)
         results = [pipeline.process(page.bgr) for page in pages]
-        write_pages(target, pages, [result.image for result in results])
+        faceless = [not result.faces for result in results]
+        images = [
+            obscure_whole(result.image) if none and no_face == "cover" else result.image
+            for result, none in zip(results, faceless, strict=True)
+        ]
+        write_pages(target, pages, images)
         tally = Tally()
         for result in results:
             totals.add(result)
@@ -101,6 +112,11 @@ def run_images(
                 "input": str(source),
                 "output": str(target),
                 "pages": len(pages),
+                # pages in which no face was found, and what became of them
+                "pages_without_face": sum(faceless),
+                "without_face": ("covered" if no_face == "cover" else "kept")
+                if any(faceless)
+                else None,
                 **{
                     k: v
                     for k, v in tally.summary().items()

@@ -20,7 +20,7 @@ from pipeline.facepipeline import MODES
 from pipeline.latent.identity import MODES as IDENTITY_MODES
 from pipeline.swap import DETAILS, SWAPPERS
 
-from .build import RunSettings
+from .build import NO_FACE_CHOICES, RunSettings
 
 MIN_FACE_HELP = (
     "Smallest face to find, in pixels (default: 1/20 of the frame's short side for image and "
@@ -209,6 +209,18 @@ def frame_limit_option(default: float) -> Callable[[Callable[..., Any]], Callabl
         show_default=True,
         help="Seconds of face work a frame may take; faces left when it runs out are covered "
         "(largest swapped first), so no frame stalls the stream.",
+    )
+
+
+def no_face_option(default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--no-face cover|keep` for the commands that write photos."""
+    return click.option(
+        "--no-face",
+        type=click.Choice(NO_FACE_CHOICES),
+        default=default,
+        show_default=True,
+        help="A photo in which no face was found: cover it whole (a face the detector missed "
+        "stays hidden), or keep it, written out unchanged (a missed face shows raw).",
     )
 
 

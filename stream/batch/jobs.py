@@ -126,7 +126,8 @@ def _run_file(job: FileJob, settings: RunSettings) -> Tally:
     if job.kind == "image":
         from ..imagejob import run_images
 
-        tally, records = run_images([(job.source, job.output)], image_pipeline(settings), True)
+        pairs = [(job.source, job.output)]
+        tally, records = run_images(pairs, image_pipeline(settings), True, settings.no_face)
         if job.report is not None:
             write_report(job.report, "batch", settings.as_report(), records, tally)
         return tally

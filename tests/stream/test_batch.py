@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 from batchtools import FAST, frame_times, manifest_rows, partials, run_cli
 from clips import shapes_frame, write_clip
@@ -209,3 +210,16 @@ def test_batch_photos_are_searched_as_faceanon_image_searches_them():
     assert photo.second_look and photo.keep_margin == 0.0
     video = video_pipeline(settings).detector.config
     assert not video.second_look and video.keep_margin == KEEP_MARGIN
+
+
+def test_stills_with_no_face_are_kept_unless_covering_is_asked(tmp_path):
+    """A CCTV archive's stills are mostly empty scenes: batch writes a still with no face found
+    out unchanged by default; --no-face cover covers it whole, as `faceanon image` does."""
+    root = tmp_path / "in"
+    source = still(root / "empty.png")
+    kept, covered = tmp_path / "kept", tmp_path / "covered"
+    assert run_cli("batch", root, "-o", kept, *FAST) == 0
+    assert run_cli("batch", root, "-o", covered, "--no-face", "cover", *FAST) == 0
+    original = np.asarray(Image.open(source)).astype(int)
+    assert np.array_equal(np.asarray(Image.open(kept / "empty.png")), original)
+    assert np.abs(np.asarray(Image.open(covered / "empty.png")) - original).mean() > 10

@@ -74,15 +74,38 @@ def test_folder_in_folder_out(tmp_path, portrait, group):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
 
 
-def test_no_face_is_copied_through_unchanged(tmp_path):
-    source = tmp_path / "wall.png"
+def _faceless(path: Path) -> Path:
     rng = np.random.default_rng(3)
-    Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(source)
-    out = tmp_path / "wall-out.png"
-    report = tmp_path / "r.json"
+    Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_an_image_with_no_face_found_is_covered_whole(tmp_path):
+    """Fail closed: a photo in which the detector found no face may show a face it missed, so
+    by default it is covered edge to edge (every pixel replaced by the coarse cover)."""
+    source = _faceless(tmp_path / "wall.png")
+    out, report = tmp_path / "wall-out.png", tmp_path / "r.json"
     assert run_cli("image", source, "-o", out, "--report", report, "--quiet") == 0
+    before, after = pixels(source), pixels(out)
+    assert after.shape == before.shape
+    assert np.abs(after - before).mean() > 40
+    # the noise image's detail is gone: what is left is smooth blocks plus the cover's noise
+    assert after.std() < before.std() / 3
+    data = json.loads(report.read_text())
+    assert data["totals"]["faces_found"] == 0
+    assert data["settings"]["no_face"] == "cover"
+    (record,) = data["files"]
+    assert record["pages_without_face"] == 1 and record["without_face"] == "covered"
+
+
+def test_no_face_keep_copies_the_image_through_unchanged(tmp_path):
+    source = _faceless(tmp_path / "wall.png")
+    out, report = tmp_path / "wall-out.png", tmp_path / "r.json"
+    args = ("--no-face", "keep", "--report", report, "--quiet")
+    assert run_cli("image", source, "-o", out, *args) == 0
     assert np.array_equal(pixels(out), pixels(source))
-    assert json.loads(report.read_text())["totals"]["faces_found"] == 0
+    (record,) = json.loads(report.read_text())["files"]
+    assert record["pages_without_face"] == 1 and record["without_face"] == "kept"
 
 
 def _with_exif(image: Image.Image, orientation: int | None = None) -> Image.Exif:
@@ -227,16 +250,21 @@ def test_paint_limit_reaches_the_swap_and_the_report(tmp_path, portrait):
 
 
 def test_images_with_no_face_found_are_named(tmp_path, portrait, capsys):
-    """A photo whose face the detector missed goes out unchanged, the face raw: the user is
-    told which images had no face, to look at them; --quiet prints nothing."""
+    """The user is told which images had no face found, and what became of them (covered, or
+    with --no-face keep written out unchanged, the face raw if the detector missed one), so
+    as to look at them; --quiet prints nothing."""
     src = tmp_path / "in"
     src.mkdir()
     shutil.copy(portrait, src / "person.png")
     Image.fromarray(np.full((120, 160, 3), 90, np.uint8)).save(src / "wall.png")
     assert run_cli("image", src, "-o", tmp_path / "out", "--no-identity") == 0
     err = capsys.readouterr().err
-    assert "no face found in 1 image(s)" in err
+    assert "no face found in 1 image(s), covered whole: " in err
     assert "wall.png" in err and "person.png" not in err
+    assert run_cli("image", src, "-o", tmp_path / "kept", "--no-identity", "--no-face", "keep") == 0
+    assert "no face found in 1 image(s), written out unchanged: " in capsys.readouterr().err
+    covered, kept = pixels(tmp_path / "out" / "wall.png"), pixels(tmp_path / "kept" / "wall.png")
+    assert np.array_equal(kept, pixels(src / "wall.png")) and not np.array_equal(covered, kept)
     assert run_cli("image", src, "-o", tmp_path / "quiet", "--no-identity", "--quiet") == 0
     assert "no face found" not in capsys.readouterr().err
 
