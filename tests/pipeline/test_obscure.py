@@ -1,6 +1,6 @@
 import numpy as np
 
-from pipeline.obscure import cover_region, obscure
+from pipeline.obscure import cover_region, obscure, obscure_whole
 from pipeline.types import Box
 
 
@@ -40,3 +40,23 @@ def test_cover_clips_at_the_frame_edge():
     assert out.shape == frame.shape
     assert not np.array_equal(out[:20, :20], frame[:20, :20])
     assert obscure(frame.copy(), Box(1000, 1000, 1100, 1100)) is not None
+
+
+def test_a_whole_image_cover_reaches_every_corner():
+    """`obscure_whole` (a photo in which no face was found): no detail survives anywhere, the
+    corners included, whatever the image's shape; the input is left as it was."""
+    for shape in ((240, 320), (320, 120), (60, 400)):
+        frame = np.random.default_rng(2).integers(0, 256, (*shape, 3)).astype(np.uint8)
+        before = frame.copy()
+        out = obscure_whole(frame)
+        assert np.array_equal(frame, before)
+        h, w = shape
+        for rows, cols in (
+            (slice(0, 12), slice(0, 12)),
+            (slice(h - 12, h), slice(w - 12, w)),
+            (slice(0, 12), slice(w - 12, w)),
+            (slice(h - 12, h), slice(0, 12)),
+        ):
+            inner, original = out[rows, cols].astype(float), frame[rows, cols].astype(float)
+            correlation = np.corrcoef(inner.ravel(), original.ravel())[0, 1]
+            assert abs(correlation) < 0.2, f"{shape}: a corner keeps its detail"
